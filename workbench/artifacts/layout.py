@@ -1,0 +1,51 @@
+"""Where each stage's artifacts live, derived from the typed config (one place for every path rule)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from workbench.artifacts.provenance import config_hash
+from workbench.config.root import WorkbenchConfig
+
+
+def tokenizer_dir(cfg: WorkbenchConfig) -> Path:
+    assert cfg.tokenizer is not None
+    return Path(cfg.paths.tokenizers) / cfg.tokenizer.name
+
+
+def shards_dir(cfg: WorkbenchConfig) -> Path:
+    assert cfg.corpus is not None and cfg.tokenizer is not None
+    packing = cfg.packing
+    return Path(cfg.paths.shards) / f"{cfg.corpus.name}-{cfg.tokenizer.name}-{packing.mode}{packing.max_seq_len}"
+
+
+def run_dir(cfg: WorkbenchConfig) -> Path:
+    return Path(cfg.run_dir) if cfg.run_dir else Path(cfg.paths.runs) / cfg.run_name
+
+
+def model_dir(cfg: WorkbenchConfig) -> Path:
+    """The model folder a finished pretraining run writes."""
+    return run_dir(cfg) / "model"
+
+
+def results_db(cfg: WorkbenchConfig) -> Path:
+    return Path(cfg.paths.evals) / "results.sqlite"
+
+
+def eval_runs_dir(cfg: WorkbenchConfig) -> Path:
+    return Path(cfg.paths.evals) / "runs"
+
+
+def read_manifest(directory: Path) -> Optional[dict[str, Any]]:
+    path = directory / "manifest.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def finished_with(directory: Path, config: Any) -> bool:
+    """True when ``directory`` holds a finished artifact built from exactly ``config``."""
+    manifest = read_manifest(directory)
+    return manifest is not None and manifest.get("config_hash") == config_hash(config)

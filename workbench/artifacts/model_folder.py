@@ -1,0 +1,110 @@
+"""The model folder: the artifact pretraining hands to evaluation.
+
+``model.safetensors`` (state dict: ``encoder.*`` plus head weights),
+``model_config.json`` (the ``EncoderConfig`` with its vocabulary size resolved),
+``tokenizer/`` (a copy of the tokenizer folder) and ``manifest.json`` (last).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Mapping
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from workbench.artifacts.atomic import atomic_dir, write_json
+from workbench.model.config import EncoderConfig
+from workbench.tokenization.tokenizer import Tokenizer
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "model_config.json"
+TOKENIZER_DIR = "tokenizer"
+MANIFEST_FILE = "manifest.json"
+
+
+class ModelFolderError(ValueError):
+    """A model folder is missing, unfinished or inconsistent."""
+
+
+@dataclass
+class LoadedModel:
+    directory: Path
+    encoder_config: EncoderConfig
+    state_dict: Dict[str, torch.Tensor]
+    tokenizer: Tokenizer
+    manifest: Dict[str, Any]
+
+    @property
+    def weights_hash(self) -> str:
+        return self.manifest.get("weights_sha256", "")[:16]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_model_folder(
+    directory: str | Path,
+    state_dict: Mapping[str, torch.Tensor],
+    encoder_config: EncoderConfig,
+    tokenizer_dir: str | Path,
+    provenance: Dict[str, Any],
+) -> Path:
+    """Write a complete model folder atomically (replacing an older one only once the new one is complete)."""
+    if encoder_config.vocab_size is None:
+        raise ModelFolderError("encoder_config.vocab_size must be resolved before saving a model folder")
+    directory = Path(directory)
+    with atomic_dir(directory, overwrite=True) as tmp:
+        tensors = {name: tensor.detach().to("cpu").contiguous() for name, tensor in state_dict.items()}
+        save_file(_untie(tensors), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        write_json(tmp / CONFIG_FILE, dataclasses.asdict(encoder_config))
+        shutil.copytree(tokenizer_dir, tmp / TOKENIZER_DIR)
+        write_json(tmp / MANIFEST_FILE, {**provenance, "weights_sha256": _sha256(tmp / WEIGHTS_FILE)})
+    return directory
+
+
+def _untie(tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """safetensors refuses tensors sharing memory (tied embeddings): store independent copies."""
+    seen: Dict[int, str] = {}
+    out = {}
+    for name, tensor in tensors.items():
+        key = tensor.data_ptr()
+        out[name] = tensor.clone() if key in seen and tensor.numel() else tensor
+        seen.setdefault(key, name)
+    return out
+
+
+def is_model_folder(directory: str | Path) -> bool:
+    directory = Path(directory)
+    return (directory / MANIFEST_FILE).exists() and (directory / WEIGHTS_FILE).exists()
+
+
+def load_model_folder(directory: str | Path) -> LoadedModel:
+    directory = Path(directory)
+    if not directory.exists():
+        raise ModelFolderError(f"model folder {directory} does not exist")
+    if not is_model_folder(directory):
+        raise ModelFolderError(
+            f"{directory} is not a finished workbench model folder (needs {WEIGHTS_FILE} and {MANIFEST_FILE});"
+            " point at a pretraining run's model/ folder"
+        )
+    config_data = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    known = {f.name for f in dataclasses.fields(EncoderConfig)}
+    unknown = sorted(set(config_data) - known)
+    if unknown:
+        raise ModelFolderError(f"{directory / CONFIG_FILE}: unknown keys {unknown} (written by a newer workbench?)")
+    encoder_config = EncoderConfig(**config_data)
+    state_dict = load_file(str(directory / WEIGHTS_FILE))
+    tokenizer = Tokenizer.load(directory / TOKENIZER_DIR)
+    manifest = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
+    return LoadedModel(directory, encoder_config, state_dict, tokenizer, manifest)

@@ -1,0 +1,45 @@
+"""The root schema shared by every stage: one typed object per config group.
+
+Every stage reads the same ``WorkbenchConfig`` so that an experiment file sets
+the whole chain (vocabulary, shards, model, trainer, tasks) at once and each
+stage takes the part it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+from workbench.corpus.config import CorpusConfig, PackingConfig
+from workbench.evaluation.config import FinetuneConfig, ReportConfig, TaskConfig
+from workbench.model.config import EncoderConfig
+from workbench.tokenization.config import TokenizerConfig
+from workbench.training.config import HardwareConfig, TrainerConfig
+
+
+@dataclass
+class PathsConfig:
+    """Where artifacts live. Relative paths are relative to the directory the command runs in."""
+
+    tokenizers: str = "tokenizers"  # tokenizers/<tokenizer.name>/
+    shards: str = "corpora/prepared"  # corpora/prepared/<corpus>-<tokenizer>-<packing>/
+    runs: str = "runs"  # runs/<run_name>/ : pretraining runs
+    evals: str = "evals"  # evals/results.sqlite, evals/runs/, evals/report/
+
+
+@dataclass
+class WorkbenchConfig:
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    seed: int = 0
+    run_name: str = "default"  # pretraining run folder name under paths.runs
+    run_dir: Optional[str] = None  # set by Hydra to its output dir (one folder per multirun job); else paths.runs/run_name
+    tokenizer: Optional[TokenizerConfig] = None
+    corpus: Optional[CorpusConfig] = None
+    packing: PackingConfig = field(default_factory=PackingConfig)
+    model: Optional[EncoderConfig] = None  # chosen with +model=<name>
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    task: Optional[TaskConfig] = None  # one task (eval stage, task=<name>)
+    tasks: Dict[str, TaskConfig] = field(default_factory=dict)  # several tasks (experiments)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)

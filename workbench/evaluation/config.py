@@ -1,0 +1,166 @@
+"""Schemas of the ``task`` group (a downstream dataset), of fine-tuning and of reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from omegaconf import MISSING
+
+from workbench.config.choices import ConfigError, check_choice, check_fraction, check_positive
+
+TASK_KINDS = ("classification", "pair_classification", "token_classification", "extractive_qa")
+FORMATS = ("tsv", "csv", "jsonl", "cls_review", "conll", "squad_json", "datasets")
+METRICS = ("accuracy", "entity_f1", "squad")
+TAG_SCHEMES = ("iob2", "iob1", "plain")
+SQUAD_NORMALIZATIONS = ("official", "french")
+SCHEDULES = ("full", "two_phase")
+LR_SCHEDULES = ("linear", "constant")  # after warmup: linear decay to 0, or constant
+REVIEW_FIELDS = ("summary", "text", "title")
+LANGUAGES_FLUE = ("fr",)
+
+
+@dataclass
+class TaskRecipe:
+    """Per-task fine-tuning defaults (optimizer and schedule); ``finetune.*`` values override them when set."""
+
+    lr: float = 3e-5
+    epochs: float = 3.0
+    batch_size: int = 32
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+
+    def __post_init__(self) -> None:
+        check_positive("task.recipe.lr", self.lr)
+        check_positive("task.recipe.epochs", self.epochs)
+        check_positive("task.recipe.batch_size", self.batch_size)
+        check_fraction("task.recipe.warmup_ratio", self.warmup_ratio)
+        check_positive("task.recipe.weight_decay", self.weight_decay, allow_zero=True)
+
+
+@dataclass
+class TaskConfig:
+    name: str = MISSING
+    kind: str = "classification"
+    language: str = "fr"  # fr tasks enter the FLUE-style average, en tasks the GLUE-style one
+    format: str = "tsv"
+    train: Optional[str] = None  # local file path, or hub split name when format=datasets
+    dev: Optional[str] = None  # None: carve dev_fraction of train (split_seed) as dev
+    test: Optional[str] = None  # None: carve test_fraction of train, or no test split when 0
+    extra_test: Dict[str, str] = field(default_factory=dict)  # more labeled eval splits, e.g. {test_mismatched: validation_mismatched}
+    hub_name: Optional[str] = None  # format=datasets: hub name or local dataset folder
+    hub_subset: Optional[str] = None
+    has_header: bool = True  # tsv/csv: whether the first row names the columns
+    text_column: str = "text"  # column name, or its 0-based index when has_header=false; datasets NER: the tokens field
+    pair_column: Optional[str] = None  # pair_classification: second text
+    label_column: str = "label"  # datasets NER: the tags field
+    filter_column: Optional[str] = None  # tsv/csv/jsonl/datasets: keep only rows whose filter_column == filter_value
+    filter_value: Optional[str] = None  # (e.g. the original XNLI tsv: language == fr)
+    review_fields: List[str] = field(default_factory=lambda: ["text"])  # cls_review: fields joined into the text
+    token_column: int = 0  # conll: column of the token
+    tag_column: int = -1  # conll: column of the tag (-1: last)
+    comment_prefix: Optional[str] = None  # conll: lines starting with it are skipped (CoNLL-U "# sent_id")
+    sentence_break_tokens: List[str] = field(default_factory=list)  # conll without blank lines: end a sentence after these tokens
+    tag_scheme: str = "iob2"  # tags in the file are converted to IOB2
+    labels: List[str] = field(default_factory=list)  # empty: the sorted labels seen in train; datasets: names of integer labels
+    metric: str = "accuracy"
+    max_seq_len: int = 128
+    max_question_len: int = 64  # extractive_qa: question tokens kept
+    doc_stride: int = 64  # extractive_qa: overlap between windows over long contexts
+    max_answer_len: int = 30  # extractive_qa: in sub-word tokens
+    n_best: int = 20  # extractive_qa: span candidates per window
+    squad_normalization: str = "official"  # french also strips le/la/les/l'/un/une/des/du/de la
+    max_train_examples: Optional[int] = None  # subsample train for quick runs (first N, file order)
+    max_eval_examples: Optional[int] = None  # subsample dev/test for quick runs (first N, file order)
+    dev_fraction: float = 0.0  # dev is None: this fraction of train is held out as dev
+    test_fraction: float = 0.0  # test is None: this fraction of train is held out as test
+    split_seed: int = 0  # the held-out split is the same for every model and seed (QA: whole articles are held out)
+    recipe: TaskRecipe = field(default_factory=TaskRecipe)
+
+    def __post_init__(self) -> None:
+        name = self.name
+        check_choice(f"task.kind (task {name})", self.kind, TASK_KINDS)
+        check_choice(f"task.format (task {name})", self.format, FORMATS)
+        check_choice(f"task.metric (task {name})", self.metric, METRICS)
+        check_choice(f"task.tag_scheme (task {name})", self.tag_scheme, TAG_SCHEMES)
+        check_choice(f"task.squad_normalization (task {name})", self.squad_normalization, SQUAD_NORMALIZATIONS)
+        check_positive(f"task.max_seq_len (task {name})", self.max_seq_len)
+        check_positive(f"task.max_question_len (task {name})", self.max_question_len)
+        check_positive(f"task.doc_stride (task {name})", self.doc_stride)
+        check_positive(f"task.max_answer_len (task {name})", self.max_answer_len)
+        check_positive(f"task.n_best (task {name})", self.n_best)
+        check_fraction(f"task.dev_fraction (task {name})", self.dev_fraction)
+        check_fraction(f"task.test_fraction (task {name})", self.test_fraction)
+        for key in self.review_fields:
+            check_choice(f"task.review_fields (task {name})", key, REVIEW_FIELDS)
+        if self.format == "datasets" and not self.hub_name:
+            raise ConfigError(f"task {name}: format=datasets needs task.hub_name (a hub dataset name or folder)")
+        if self.kind == "pair_classification" and self.format != "cls_review" and not self.pair_column:
+            raise ConfigError(f"task {name}: kind=pair_classification needs task.pair_column (the second text)")
+        expected = {"token_classification": "entity_f1", "extractive_qa": "squad"}.get(self.kind, "accuracy")
+        if self.metric != expected:
+            raise ConfigError(f"task {name}: kind={self.kind} is scored with metric={expected}, not {self.metric}")
+        if self.dev is None and self.dev_fraction == 0:
+            raise ConfigError(f"task {name}: set task.dev (a file or hub split) or task.dev_fraction > 0 (model selection needs dev)")
+        if self.dev_fraction + self.test_fraction >= 1:
+            raise ConfigError(f"task {name}: dev_fraction + test_fraction must leave training data (< 1)")
+        if self.kind == "extractive_qa" and self.doc_stride >= self.max_seq_len:
+            raise ConfigError(f"task {name}: task.doc_stride={self.doc_stride} must be < task.max_seq_len={self.max_seq_len}")
+        if (self.filter_column is None) != (self.filter_value is None):
+            raise ConfigError(f"task {name}: set both task.filter_column and task.filter_value, or neither")
+
+
+@dataclass
+class FinetuneConfig:
+    model: Optional[str] = None  # a workbench model folder (runs/<run>/model) or a transformers model folder
+    model_name: Optional[str] = None  # leaderboard label; default: the folder name (parent's name for runs/<run>/model)
+    # None below: the task's recipe value (task.recipe.*); set them to sweep, e.g. -m finetune.lr=1e-5,3e-5 seed=1,2,3
+    lr: Optional[float] = None
+    epochs: Optional[float] = None
+    batch_size: Optional[int] = None
+    warmup_ratio: Optional[float] = None
+    weight_decay: Optional[float] = None
+    lr_schedule: str = "linear"  # after warmup: linear decay to zero | constant
+    adam_betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    adam_eps: float = 1e-8
+    grad_clip: float = 1.0  # 0 disables clipping
+    schedule: str = "full"  # full | two_phase (head only with the encoder frozen, then everything)
+    frozen_epochs: float = 1.0  # two_phase: epochs of phase one
+    frozen_lr: float = 1e-3  # two_phase: learning rate of phase one
+    group_by_length: bool = True  # batches of similar lengths (dynamic padding wastes less)
+    pad_to_multiple_of: int = 8  # dynamic padding rounds the batch length up to this (tensor-core friendly)
+    eval_batch_size: int = 64
+    evals_per_epoch: int = 1  # dev evaluations per epoch (model selection picks the best one)
+    log_every: int = 50  # optimizer steps between training-loss records (learning curves)
+    database: Optional[str] = None  # results database; default <paths.evals>/results.sqlite
+    save_predictions: bool = True  # write dev/test predictions into the run folder
+
+    def __post_init__(self) -> None:
+        check_choice("finetune.schedule", self.schedule, SCHEDULES)
+        check_choice("finetune.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        for key in ("lr", "epochs", "batch_size"):
+            value = getattr(self, key)
+            if value is not None:
+                check_positive(f"finetune.{key}", value)
+        if self.warmup_ratio is not None:
+            check_fraction("finetune.warmup_ratio", self.warmup_ratio)
+        if self.weight_decay is not None:
+            check_positive("finetune.weight_decay", self.weight_decay, allow_zero=True)
+        check_positive("finetune.grad_clip", self.grad_clip, allow_zero=True)
+        check_positive("finetune.frozen_lr", self.frozen_lr)
+        check_positive("finetune.eval_batch_size", self.eval_batch_size)
+        check_positive("finetune.evals_per_epoch", self.evals_per_epoch)
+        check_positive("finetune.pad_to_multiple_of", self.pad_to_multiple_of)
+        check_positive("finetune.log_every", self.log_every)
+        if len(self.adam_betas) != 2:
+            raise ConfigError(f"finetune.adam_betas={self.adam_betas} must have two values, e.g. [0.9, 0.999]")
+
+
+@dataclass
+class ReportConfig:
+    title: str = "workbench leaderboard"
+    output_dir: str = "evals/report"
+    models: List[str] = field(default_factory=list)  # empty: every model in the database
+    tasks: List[str] = field(default_factory=list)  # empty: every task in the database
+    database: Optional[str] = None  # default <paths.evals>/results.sqlite
+    plots: bool = True  # embed PNG plots (per-task bars, learning curves) in the HTML page

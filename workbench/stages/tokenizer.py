@@ -1,0 +1,35 @@
+"""Stage ``tokenizer``: train a vocabulary into ``tokenizers/<name>/`` (reused when already built)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from workbench.artifacts.layout import finished_with, read_manifest, tokenizer_dir
+from workbench.config.choices import ConfigError
+from workbench.config.root import WorkbenchConfig
+from workbench.config.typed import require
+from workbench.tokenization.train import train_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+def train_vocabulary(cfg: WorkbenchConfig) -> Path:
+    require(cfg, ["tokenizer", "corpus"], "tokenizer")
+    assert cfg.tokenizer is not None and cfg.corpus is not None
+    out = tokenizer_dir(cfg)
+    if finished_with(out, cfg.tokenizer):
+        log.info("tokenizer %s is already trained with this config: reusing %s", cfg.tokenizer.name, out)
+        return out
+    if read_manifest(out) is not None:
+        raise ConfigError(
+            f"{out} holds a tokenizer trained with a different config; choose another tokenizer.name"
+            f" (e.g. tokenizer.name={cfg.tokenizer.name}-v2) or delete the folder"
+        )
+    description = {"corpus": cfg.corpus.name, "sources": [s.path for s in cfg.corpus.sources]}
+    train_tokenizer(cfg.tokenizer, list(cfg.corpus.sources), out, corpus_description=description)
+    log.info("tokenizer written to %s", out)
+    return out
+
+
+run = train_vocabulary

@@ -1,0 +1,168 @@
+"""Read raw text as a stream: files, globs, folders, compressed files, jsonl, `datasets`.
+
+Nothing here holds a corpus in memory: every reader is a generator. Bytes that
+are not valid UTF-8 are replaced (U+FFFD) and counted, never a crash.
+"""
+
+from __future__ import annotations
+
+import bz2
+import glob
+import gzip
+import json
+import lzma
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator, List, Optional
+
+from workbench.corpus.config import SourceConfig
+
+
+class SourceError(ValueError):
+    """A corpus source cannot be read; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str  # lines joined with "\n"
+    source: str  # file path or dataset name
+    index: int  # position of the document within its source
+    language: str
+
+
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".lzma": lzma.open}
+
+
+def resolve_files(pattern: str) -> List[Path]:
+    """A file, a folder (every file below it) or a glob, as a sorted list of files."""
+    expanded = os.path.expanduser(pattern)
+    path = Path(expanded)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    else:
+        files = sorted(Path(p) for p in glob.glob(expanded, recursive=True) if Path(p).is_file())
+    if not files:
+        raise SourceError(f"corpus source {pattern!r} matches no file; check the path (relative to {os.getcwd()})")
+    return files
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    opener = _OPENERS.get(path.suffix.lower())
+    if opener is None:
+        return open(path, "rb")
+    return opener(path, "rb")  # type: ignore[return-value]
+
+
+def iter_file_lines(path: Path, stats: Optional[Counter] = None) -> Iterator[str]:
+    """Lines of a (possibly compressed) text file without their newline; bad bytes replaced and counted."""
+    try:
+        handle = open_binary(path)
+    except FileNotFoundError:
+        raise SourceError(f"corpus file {str(path)!r} does not exist") from None
+    with handle:
+        for raw in handle:
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                line = raw.decode("utf-8", errors="replace")
+                if stats is not None:
+                    stats["undecodable_lines"] += 1
+            yield line.rstrip("\r\n")
+
+
+def _iter_jsonl(path: Path, field: str, stats: Optional[Counter]) -> Iterator[str]:
+    for number, line in enumerate(iter_file_lines(path, stats), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise SourceError(f"{path}:{number}: not valid JSON ({error.msg})") from None
+        if not isinstance(record, dict) or field not in record:
+            raise SourceError(f"{path}:{number}: no field {field!r}; set the source's text_field")
+        value = record[field]
+        if value is None:
+            continue
+        yield str(value)
+
+
+def _hub_offline() -> bool:
+    return any(os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def _iter_datasets(source: SourceConfig) -> Iterator[str]:
+    local = Path(os.path.expanduser(source.path))
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - core dependency
+        raise SourceError("the 'datasets' package is needed for sources of kind datasets: pip install datasets") from None
+    if local.exists():
+        if (local / "dataset_info.json").exists() or (local / "state.json").exists():
+            data = datasets.load_from_disk(str(local))
+            if isinstance(data, datasets.DatasetDict):
+                data = data[source.split]
+        else:
+            data = datasets.load_dataset(str(local), source.subset, split=source.split, streaming=True)
+    else:
+        if _hub_offline():
+            raise SourceError(
+                f"corpus source {source.path!r} is a hub dataset but the hub is offline (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE);"
+                " download it where the hub is reachable and set the source's path to the local copy"
+            )
+        try:
+            data = datasets.load_dataset(source.path, source.subset, split=source.split, streaming=True)
+        except Exception as error:  # network or name errors come in many types
+            raise SourceError(
+                f"cannot load hub dataset {source.path!r} (subset {source.subset!r}): {type(error).__name__}: {error}."
+                " If the hub is unreachable, download the dataset elsewhere and point the source's path at the local copy"
+            ) from None
+    for record in data:
+        if source.text_field not in record:
+            raise SourceError(f"dataset {source.path!r} has no field {source.text_field!r}; set the source's text_field")
+        value = record[source.text_field]
+        if value:
+            yield str(value)
+
+
+def iter_source_lines(source: SourceConfig, stats: Optional[Counter] = None) -> Iterator[str]:
+    """Every line (text) or record text (jsonl, datasets) of one source, in a fixed order."""
+    if source.kind == "datasets":
+        yield from _iter_datasets(source)
+        return
+    for path in resolve_files(source.path):
+        if source.kind == "jsonl":
+            yield from _iter_jsonl(path, source.text_field, stats)
+        else:
+            yield from iter_file_lines(path, stats)
+
+
+def iter_source_documents(source: SourceConfig, boundary: str, stats: Optional[Counter] = None) -> Iterator[Document]:
+    """Documents of one source. ``boundary``: blank_line (paragraph-separated), line, or file.
+
+    jsonl records and dataset rows are always one document each.
+    """
+    index = 0
+    if source.kind != "text" or boundary == "line":
+        for text in iter_source_lines(source, stats):
+            if text.strip():
+                yield Document(text, source.path, index, source.language)
+                index += 1
+        return
+    for path in resolve_files(source.path):
+        lines: List[str] = []
+        for line in iter_file_lines(path, stats):
+            if boundary == "blank_line" and not line.strip():
+                if lines:
+                    yield Document("\n".join(lines), str(path), index, source.language)
+                    index += 1
+                    lines = []
+                continue
+            if line.strip():
+                lines.append(line)
+        if lines:
+            yield Document("\n".join(lines), str(path), index, source.language)
+            index += 1

@@ -1,0 +1,131 @@
+"""Training checkpoints: atomic, verified, last K kept; the previous one is used when the latest is damaged.
+
+``checkpoints/step-00000123/`` holds ``model.safetensors`` (weights), ``state.pt`` (optimizer,
+scheduler, loss scaler, RNG states, data position; loaded with ``weights_only=True``) and
+``meta.json`` written last with the SHA-256 of both files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from workbench.artifacts.atomic import atomic_dir, write_json
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = "model.safetensors"
+STATE = "state.pt"
+META = "meta.json"
+_STEP_DIR = re.compile(r"^step-(\d{8})$")
+
+
+class CheckpointError(ValueError):
+    """No usable checkpoint where one was expected."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def rng_state() -> Dict[str, Any]:
+    """Every global RNG (the data pipeline uses explicit generators, but dropout uses torch's)."""
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    numpy = state["numpy"]
+    np.random.set_state(("MT19937", numpy["keys"].numpy().astype(np.uint32), numpy["pos"], numpy["has_gauss"], numpy["cached_gaussian"]))
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _untied(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    seen = set()
+    out = {}
+    for name, tensor in state_dict.items():
+        tensor = tensor.detach().to("cpu")
+        out[name] = tensor.clone().contiguous() if tensor.data_ptr() in seen else tensor.contiguous()
+        seen.add(tensor.data_ptr())
+    return out
+
+
+def save_checkpoint(directory: Path, step: int, model_state: Dict[str, torch.Tensor], state: Dict[str, Any], keep_last: int) -> Path:
+    """Write ``directory/step-N`` atomically, then delete all but the ``keep_last`` newest."""
+    target = directory / f"step-{step:08d}"
+    with atomic_dir(target, overwrite=True) as tmp:
+        save_file(_untied(model_state), str(tmp / WEIGHTS))
+        torch.save(state, tmp / STATE)
+        write_json(tmp / META, {"step": step, "sha256": {WEIGHTS: _sha256(tmp / WEIGHTS), STATE: _sha256(tmp / STATE)}})
+    for old in list_checkpoints(directory)[:-keep_last] if keep_last > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def list_checkpoints(directory: Path) -> List[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.is_dir() and _STEP_DIR.match(p.name))
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    step: int
+    model_state: Dict[str, torch.Tensor]
+    state: Dict[str, Any]
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Load and verify one checkpoint; raises CheckpointError when it is incomplete or damaged."""
+    meta_path = path / META
+    if not meta_path.exists():
+        raise CheckpointError(f"{path}: incomplete checkpoint (no {META})")
+    try:
+        meta = json.loads(meta_path.read_text())
+        for name, expected in meta["sha256"].items():
+            if _sha256(path / name) != expected:
+                raise CheckpointError(f"{path / name}: checksum mismatch (truncated or corrupted)")
+        model_state = load_file(str(path / WEIGHTS))
+        state = torch.load(path / STATE, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
+    except Exception as error:  # unreadable file of any kind
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(error).__name__}: {error})") from None
+    return Checkpoint(path, int(meta["step"]), model_state, state)
+
+
+def load_latest(directory: Path) -> Optional[Checkpoint]:
+    """The newest checkpoint that verifies; damaged newer ones are reported and skipped."""
+    for path in reversed(list_checkpoints(directory)):
+        try:
+            return load_checkpoint(path)
+        except CheckpointError as error:
+            log.warning("skipping damaged checkpoint: %s; using the previous one", error)
+    return None

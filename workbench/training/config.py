@@ -1,0 +1,81 @@
+"""Schemas of the ``trainer`` and ``hardware`` config groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List
+
+from workbench.config.choices import ConfigError, check_choice, check_positive
+from workbench.objectives.config import ObjectiveConfig
+
+OPTIMIZERS = ("adamw",)
+SCHEDULES = ("linear", "polynomial", "inverse_sqrt", "constant")
+ACCELERATORS = ("cpu", "gpu", "tpu")
+PRECISIONS = ("fp32", "bf16", "fp16")
+STRATEGIES = ("single", "ddp", "fsdp")
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adamw"
+    lr: float = 1e-4  # peak learning rate
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-6
+    weight_decay: float = 0.01
+
+    def __post_init__(self) -> None:
+        check_choice("trainer.optimizer.name", self.name, OPTIMIZERS)
+        check_positive("trainer.optimizer.lr", self.lr)
+        if len(self.betas) != 2:
+            raise ConfigError(f"trainer.optimizer.betas={self.betas} must have two values, e.g. [0.9, 0.98]")
+
+
+@dataclass
+class SchedulerConfig:
+    name: str = "linear"  # linear warmup then: linear decay | polynomial decay | inverse square root | constant
+    warmup_steps: int = 10_000
+    power: float = 1.0  # polynomial decay
+    end_lr: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_choice("trainer.scheduler.name", self.name, SCHEDULES)
+        check_positive("trainer.scheduler.warmup_steps", self.warmup_steps, allow_zero=True)
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 1000  # optimizer steps
+    global_batch_size: int = 256  # sequences per optimizer step: a property of the recipe
+    micro_batch_size: int = 32  # sequences per forward pass on one device; accumulation fills the rest
+    grad_clip: float = 1.0  # 0 disables clipping
+    log_every: int = 10
+    eval_every: int = 500  # validation loss on held-out shards; 0 disables
+    eval_batches: int = 20
+    checkpoint_every: int = 1000
+    keep_last: int = 3
+    max_bad_steps: int = 10  # consecutive NaN/Inf losses before training stops
+    compile: bool = False  # torch.compile the model
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+
+    def __post_init__(self) -> None:
+        check_positive("trainer.max_steps", self.max_steps)
+        check_positive("trainer.global_batch_size", self.global_batch_size)
+        check_positive("trainer.micro_batch_size", self.micro_batch_size)
+
+
+@dataclass
+class HardwareConfig:
+    accelerator: str = "cpu"
+    devices: int = 1  # processes per node (torchrun --nproc_per_node)
+    precision: str = "fp32"
+    strategy: str = "single"
+    num_threads: int = 0  # torch intra-op threads; 0 leaves torch's default
+    peak_tflops: float = 1.0  # per device, for model FLOPs utilization
+
+    def __post_init__(self) -> None:
+        check_choice("hardware.accelerator", self.accelerator, ACCELERATORS)
+        check_choice("hardware.precision", self.precision, PRECISIONS)
+        check_choice("hardware.strategy", self.strategy, STRATEGIES)
+        check_positive("hardware.devices", self.devices)

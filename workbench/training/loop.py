@@ -1,0 +1,306 @@
+"""The pretraining loop: gradient accumulation to the recipe's global batch, exact resume, live metrics.
+
+One optimizer step consumes ``global_batch_size`` sequences: ``accumulation`` micro-batches on each
+of ``world_size`` processes. The MLM loss is the sum over masked tokens divided by the number of
+masked tokens in the whole global batch, so 1 process and N processes give the same loss and the
+same update for the same global batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import signal
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from workbench.artifacts.model_folder import save_model_folder
+from workbench.artifacts.provenance import provenance
+from workbench.config.choices import ConfigError
+from workbench.config.root import WorkbenchConfig
+from workbench.corpus.loader import BatchLoader
+from workbench.corpus.shards import ShardSet
+from workbench.model.config import EncoderConfig
+from workbench.model.pretraining import PretrainingModel
+from workbench.tokenization.tokenizer import Tokenizer
+from workbench.training import checkpoint as ckpt
+from workbench.training.batches import MaskedBatch, mask_batch
+from workbench.training.distributed import Runtime, all_reduce_sum
+from workbench.training.flops import step_flops
+from workbench.training.metrics_log import MetricsLogger
+from workbench.training.optim import build_optimizer, build_scheduler, gradient_norm
+
+log = logging.getLogger(__name__)
+
+VALIDATION_EPOCH = 1_000_003  # masking seed stream of validation batches, distinct from training epochs
+
+
+class TrainingError(ValueError):
+    """Training cannot continue (non-finite losses, impossible batch settings)."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    losses: List[float] = field(default_factory=list)  # training loss per logged step
+    validation: Dict[str, float] = field(default_factory=dict)  # last validation metrics
+    stopped_early: bool = False  # interrupted by a signal (checkpoint written)
+
+
+def resolve_encoder_config(model: EncoderConfig, tokenizer: Tokenizer) -> EncoderConfig:
+    """Fill the vocabulary size and padding id from the tokenizer; reject a vocabulary that does not fit."""
+    vocab_size = model.vocab_size if model.vocab_size is not None else tokenizer.vocab_size
+    if vocab_size < tokenizer.vocab_size:
+        raise ConfigError(
+            f"model.vocab_size={vocab_size} is smaller than the tokenizer's {tokenizer.vocab_size} entries;"
+            " set model.vocab_size=null to take the tokenizer's size"
+        )
+    return dataclasses.replace(model, vocab_size=vocab_size, pad_token_id=tokenizer.pad_id)
+
+
+def accumulation_steps(global_batch: int, micro_batch: int, world_size: int) -> int:
+    per_step = micro_batch * world_size
+    if global_batch % per_step:
+        raise ConfigError(
+            f"trainer.global_batch_size={global_batch} is not a multiple of micro_batch_size x processes"
+            f" = {micro_batch} x {world_size}; change trainer.micro_batch_size"
+        )
+    return global_batch // per_step
+
+
+class _StopFlag:
+    """SIGTERM/SIGINT ask for a checkpoint at the end of the current step, then a clean exit."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self) -> "_StopFlag":
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _autocast(runtime: Runtime, precision: str):
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=runtime.device.type, dtype=dtype)
+
+
+def _forward(model, batch: MaskedBatch, runtime: Runtime, precision: str):
+    batch = batch.to(runtime.device)
+    with _autocast(runtime, precision):
+        return model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            labels=batch.labels,
+            token_type_ids=batch.token_type_ids,
+            nsp_labels=batch.nsp_labels,
+            langs=batch.langs,
+        )
+
+
+@torch.no_grad()
+def validate(model, batches: List[MaskedBatch], runtime: Runtime, precision: str) -> Dict[str, float]:
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    correct = torch.zeros((), dtype=torch.float64)
+    count = torch.zeros((), dtype=torch.float64)
+    for batch in batches:
+        out = _forward(model, batch, runtime, precision)
+        loss_sum += float(out.mlm_loss) * int(out.mlm_count)
+        correct += int(out.mlm_correct)
+        count += int(out.mlm_count)
+    model.train(was_training)
+    totals = all_reduce_sum(torch.stack([loss_sum, correct, count]), runtime)
+    loss = float(totals[0] / totals[2].clamp(min=1))
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "mlm_accuracy": float(totals[1] / totals[2].clamp(min=1))}
+
+
+def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_dir: Path, runtime: Runtime) -> TrainResult:
+    trainer, hardware = cfg.trainer, cfg.hardware
+    assert cfg.model is not None
+    encoder_config = resolve_encoder_config(cfg.model, tokenizer)
+    accumulation = accumulation_steps(trainer.global_batch_size, trainer.micro_batch_size, runtime.world_size)
+    if trainer.objective.nsp and "nsp" not in shards.manifest.get("extras", ["nsp"]):
+        raise ConfigError("trainer.objective.nsp=true needs shards prepared with packing.mode=sentence_pairs")
+
+    torch.manual_seed(cfg.seed)
+    model = PretrainingModel(encoder_config, nsp=trainer.objective.nsp).to(runtime.device)
+    optimizer = build_optimizer(model, trainer.optimizer)
+    scheduler = build_scheduler(optimizer, trainer.scheduler, trainer.max_steps)
+    scaler = torch.amp.GradScaler(runtime.device.type, enabled=hardware.precision == "fp16")
+    loader = BatchLoader(
+        shards.split("train"), trainer.micro_batch_size, seed=cfg.seed, rank=runtime.rank,
+        world_size=runtime.world_size, pad_id=tokenizer.pad_id,
+    )
+
+    step = 0
+    bad_steps = 0
+    checkpoints_dir = run_dir / "checkpoints"
+    resumed = ckpt.load_latest(checkpoints_dir)
+    if resumed is not None:
+        model.load_state_dict(resumed.model_state)
+        optimizer.load_state_dict(resumed.state["optimizer"])
+        scheduler.load_state_dict(resumed.state["scheduler"])
+        scaler.load_state_dict(resumed.state["scaler"])
+        loader.load_state_dict(resumed.state["loader"])
+        ckpt.set_rng_state(resumed.state["rng"])
+        step, bad_steps = resumed.step, int(resumed.state["bad_steps"])
+        if runtime.is_main:
+            log.info("resumed from %s (step %d)", resumed.path, step)
+
+    train_model = model
+    if runtime.distributed:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None
+        )
+    if trainer.compile:
+        train_model = torch.compile(train_model)
+
+    def masked(batch) -> MaskedBatch:
+        return mask_batch(batch, tokenizer, trainer.objective, seed=cfg.seed)
+
+    validation_batches: List[MaskedBatch] = []
+    if trainer.eval_every > 0 and len(shards.split("valid")) > 0:
+        valid_loader = BatchLoader(
+            shards.split("valid"), trainer.micro_batch_size, seed=cfg.seed, rank=runtime.rank,
+            world_size=runtime.world_size, pad_id=tokenizer.pad_id, shuffle=False,
+        )
+        for index, batch in zip(range(trainer.eval_batches), valid_loader.epoch_batches(0)):
+            validation_batches.append(mask_batch(batch, tokenizer, trainer.objective, seed=cfg.seed, epoch=VALIDATION_EPOCH))
+
+    def state() -> dict:
+        return {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "loader": loader.state_dict(),
+            "rng": ckpt.rng_state(),
+            "bad_steps": bad_steps,
+        }
+
+    def save(at_step: int) -> None:
+        if runtime.is_main:
+            ckpt.save_checkpoint(checkpoints_dir, at_step, model.state_dict(), state(), trainer.keep_last)
+
+    logger = MetricsLogger(run_dir, enabled=runtime.is_main)
+    result = TrainResult(run_dir, step)
+    batches = iter(loader)
+    progress = tqdm(total=trainer.max_steps, initial=step, desc="pretrain", unit="step", disable=not runtime.is_main, dynamic_ncols=True)
+    window_tokens, window_time, window_flops = 0, 0.0, 0.0
+    model.train()
+    try:
+        with _StopFlag() as stop:
+            while step < trainer.max_steps:
+                started = time.perf_counter()
+                micro = [masked(next(batches)) for _ in range(accumulation)]
+                local_masked = sum(int(b.mlm_count) for b in micro)
+                local_sequences = sum(b.input_ids.shape[0] for b in micro)
+                counts = all_reduce_sum(torch.tensor([local_masked, local_sequences], dtype=torch.float64), runtime)
+                global_masked, global_sequences = max(float(counts[0]), 1.0), float(counts[1])
+
+                loss_total = torch.zeros((), dtype=torch.float64)
+                correct_total = 0
+                for index, batch in enumerate(micro):
+                    sync = index == len(micro) - 1 or not runtime.distributed
+                    context = nullcontext() if sync else train_model.no_sync()
+                    with context:
+                        out = _forward(train_model, batch, runtime, hardware.precision)
+                        # Sum of token losses / global masked count; DDP averages gradients over ranks.
+                        loss = out.mlm_loss * (out.mlm_count / global_masked) * runtime.world_size
+                        if out.nsp_loss is not None:
+                            loss = loss + out.nsp_loss * (batch.input_ids.shape[0] / global_sequences) * runtime.world_size
+                        scaler.scale(loss).backward()
+                    loss_total += float(loss.detach()) / runtime.world_size
+                    correct_total += int(out.mlm_correct)
+                loss_value = float(all_reduce_sum(loss_total, runtime))
+
+                if not math.isfinite(loss_value):
+                    bad_steps += 1
+                    optimizer.zero_grad(set_to_none=True)
+                    log.warning("step %d: non-finite loss (%s); update skipped (%d in a row)", step + 1, loss_value, bad_steps)
+                    if bad_steps >= trainer.max_bad_steps:
+                        raise TrainingError(
+                            f"{bad_steps} non-finite losses in a row at step {step + 1}; stopped."
+                            f" The last good checkpoint in {checkpoints_dir} is intact. Lower trainer.optimizer.lr"
+                            " or use hardware.precision=bf16/fp32"
+                        )
+                    continue
+                bad_steps = 0
+                scaler.unscale_(optimizer)
+                grad_norm = gradient_norm(model.parameters())
+                if trainer.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip)
+                lr = optimizer.param_groups[0]["lr"]
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+
+                tokens = sum(int(b.attention_mask.sum()) for b in micro)
+                elapsed = time.perf_counter() - started
+                window_tokens += tokens * runtime.world_size
+                window_time += elapsed
+                seq_len = micro[0].input_ids.shape[1]
+                window_flops += step_flops(encoder_config, tokens, seq_len, local_masked) * runtime.world_size
+
+                if step % trainer.log_every == 0 or step == trainer.max_steps:
+                    tokens_per_second = window_tokens / max(window_time, 1e-9)
+                    mfu = window_flops / max(window_time, 1e-9) / (hardware.peak_tflops * 1e12 * runtime.world_size)
+                    metrics = {
+                        "loss": loss_value,
+                        "mlm_accuracy": correct_total / max(local_masked, 1),
+                        "grad_norm": grad_norm,
+                        "lr": lr,
+                        "tokens_per_second": tokens_per_second,
+                        "mfu": mfu,
+                    }
+                    logger.log(step, "train", metrics)
+                    result.losses.append(loss_value)
+                    progress.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:,.0f}")
+                    window_tokens, window_time, window_flops = 0, 0.0, 0.0
+                progress.update(1)
+
+                if validation_batches and (step % trainer.eval_every == 0 or step == trainer.max_steps):
+                    result.validation = validate(model, validation_batches, runtime, hardware.precision)
+                    logger.log(step, "valid", result.validation)
+                if step % trainer.checkpoint_every == 0 or step == trainer.max_steps:
+                    save(step)
+                if stop.requested:
+                    save(step)
+                    result.stopped_early = True
+                    if runtime.is_main:
+                        log.warning("stop requested: checkpoint written at step %d; rerun the same command to resume", step)
+                    break
+    finally:
+        progress.close()
+        logger.close()
+    result.steps = step
+    if runtime.is_main and not result.stopped_early:
+        save_model_folder(
+            run_dir / "model", model.state_dict(), encoder_config, tokenizer.directory,
+            provenance(cfg, steps=step, validation=result.validation),
+        )
+    return result
