@@ -20,7 +20,8 @@ def prepare_shards(cfg: WorkbenchConfig) -> Path:
     tokenizer = Tokenizer.load(tokenizer_dir(cfg))
     out = shards_dir(cfg)
     manifest = prepare_corpus(cfg.corpus, cfg.packing, tokenizer, out, seed=cfg.seed)
-    log.info("shards in %s: %s", out, {k: manifest[k] for k in ("documents", "tokens") if k in manifest})
+    counts = {split: (info["sequences"], info["tokens"]) for split, info in manifest["splits"].items()}
+    log.info("shards in %s: (sequences, tokens) per split %s", out, counts)
     return out
 
 

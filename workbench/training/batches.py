@@ -1,6 +1,6 @@
 """From a loader batch to a masked MLM batch, with masks seeded per (seed, epoch, sample).
 
-Seeding each sequence by its position in the epoch makes the masks independent of how the global
+Seeding each sequence by its sample id makes the masks independent of how the global
 batch is split into micro-batches and processes: 1 process and N processes see the same masks.
 Static masking (original BERT) reuses ``static_duplicates`` fixed maskings: the seed stream is
 (seed, epoch mod duplicates, sample) instead of (seed, epoch, sample).
@@ -84,19 +84,19 @@ def mask_batch(
     seed: int,
     epoch: Optional[int] = None,
 ) -> MaskedBatch:
-    """Mask each sequence with its own generator (seed, epoch, sample position)."""
+    """Mask each sequence with its own generator (seed, epoch, sample id)."""
     input_ids = batch["input_ids"]
     epoch = int(batch["epoch"]) if epoch is None else epoch
     stream = epoch % objective.static_duplicates if objective.masking == "static" else epoch
     starts = word_starts(input_ids, tokenizer) if objective.whole_word else None
     masked_rows, label_rows = [], []
-    for row, position in enumerate(batch["sample_positions"].tolist()):
+    for row, sample_id in enumerate(batch["sample_ids"].tolist()):
         masked, labels = mask_tokens(
             input_ids[row : row + 1],
             vocab_size=tokenizer.vocab_size,
             special_ids=tokenizer.special_ids,
             mask_id=tokenizer.mask_id,
-            generator=generator_for(seed, stream, position),
+            generator=generator_for(seed, stream, sample_id),
             mlm_probability=objective.mlm_probability,
             mask_token_fraction=objective.mask_token_fraction,
             random_token_fraction=objective.random_token_fraction,

@@ -185,9 +185,9 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
     if trainer.eval_every > 0 and len(shards.split("valid")) > 0:
         valid_loader = BatchLoader(
             shards.split("valid"), trainer.micro_batch_size, seed=cfg.seed, rank=runtime.rank,
-            world_size=runtime.world_size, pad_id=tokenizer.pad_id, shuffle=False,
+            world_size=runtime.world_size, pad_id=tokenizer.pad_id, shuffle=False, num_epochs=1,
         )
-        for index, batch in zip(range(trainer.eval_batches), valid_loader.epoch_batches(0)):
+        for _, batch in zip(range(trainer.eval_batches), valid_loader):
             validation_batches.append(mask_batch(batch, tokenizer, trainer.objective, seed=cfg.seed, epoch=VALIDATION_EPOCH))
 
     def state() -> dict:
