@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from workbench.artifacts.atomic import atomic_dir, write_json
+from workbench.artifacts.tensor_files import independent_tensors, sha256_file
 from workbench.model.config import EncoderConfig
 from workbench.tokenization.tokenizer import Tokenizer
 
@@ -45,14 +45,6 @@ class LoadedModel:
         return self.manifest.get("weights_sha256", "")[:16]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_model_folder(
     directory: str | Path,
     state_dict: Mapping[str, torch.Tensor],
@@ -65,23 +57,11 @@ def save_model_folder(
         raise ModelFolderError("encoder_config.vocab_size must be resolved before saving a model folder")
     directory = Path(directory)
     with atomic_dir(directory, overwrite=True) as tmp:
-        tensors = {name: tensor.detach().to("cpu").contiguous() for name, tensor in state_dict.items()}
-        save_file(_untie(tensors), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        save_file(independent_tensors(state_dict), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         write_json(tmp / CONFIG_FILE, dataclasses.asdict(encoder_config))
         shutil.copytree(tokenizer_dir, tmp / TOKENIZER_DIR)
-        write_json(tmp / MANIFEST_FILE, {**provenance, "weights_sha256": _sha256(tmp / WEIGHTS_FILE)})
+        write_json(tmp / MANIFEST_FILE, {**provenance, "weights_sha256": sha256_file(tmp / WEIGHTS_FILE)})
     return directory
-
-
-def _untie(tensors: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """safetensors refuses tensors sharing memory (tied embeddings): store independent copies."""
-    seen: Dict[int, str] = {}
-    out = {}
-    for name, tensor in tensors.items():
-        key = tensor.data_ptr()
-        out[name] = tensor.clone() if key in seen and tensor.numel() else tensor
-        seen.setdefault(key, name)
-    return out
 
 
 def is_model_folder(directory: str | Path) -> bool:

@@ -14,6 +14,7 @@ from workbench.corpus.config import CorpusConfig, PackingConfig
 from workbench.evaluation.config import FinetuneConfig, ReportConfig, TaskConfig
 from workbench.model.config import EncoderConfig
 from workbench.tokenization.config import TokenizerConfig
+from workbench.tokenization.report_config import TokenizerReportConfig
 from workbench.training.config import HardwareConfig, TrainerConfig
 
 
@@ -43,3 +44,4 @@ class WorkbenchConfig:
     tasks: Dict[str, TaskConfig] = field(default_factory=dict)  # several tasks (experiments)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    tokenizer_report: TokenizerReportConfig = field(default_factory=TokenizerReportConfig)

@@ -70,6 +70,8 @@ class PackingConfig:
     num_workers: int = 1  # tokenization processes; output is identical whatever the number
     # --- added by the corpus module ---
     random_next_pool: int = 20_000  # sentence_pairs: recent sentences the random "next" segment is drawn from
+    word_cache_entries: int = 1 << 17  # words whose ids each tokenizing process keeps (memory cap, ~150 B each);
+    # speed only: the output does not depend on it (nor on num_workers)
 
     def __post_init__(self) -> None:
         check_choice("packing.mode", self.mode, PACKING_MODES)
@@ -80,3 +82,4 @@ class PackingConfig:
         check_positive("packing.num_workers", self.num_workers)
         check_positive("packing.shard_tokens", self.shard_tokens)
         check_positive("packing.random_next_pool", self.random_next_pool)
+        check_positive("packing.word_cache_entries", self.word_cache_entries)

@@ -17,7 +17,6 @@ SQUAD_NORMALIZATIONS = ("official", "french")
 SCHEDULES = ("full", "two_phase")
 LR_SCHEDULES = ("linear", "constant")  # after warmup: linear decay to 0, or constant
 REVIEW_FIELDS = ("summary", "text", "title")
-LANGUAGES_FLUE = ("fr",)
 
 
 @dataclass

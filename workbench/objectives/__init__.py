@@ -1,0 +1,1 @@
+"""Pretraining objectives: MLM masking (token and whole-word), word boundaries (pure functions)."""

@@ -33,8 +33,11 @@ class TokenizerConfig:
     max_line_chars: int = 100_000
     min_frequency: int = 2  # wordpiece / moses_bpe / byte_bpe: minimum count of a pair to be merged
     character_coverage: float = 0.9999  # share of character occurrences the alphabet covers (sentencepiece; wordpiece)
-    moses_language: str = "fr"  # moses_bpe: language of the Moses punctuation normalizer and tokenizer
     model_max_length: int = 512  # written to tokenizer_config.json for transformers (truncation length)
+    # dict.txt (roberta family): count each piece in the training sample (one extra encoding pass, about the
+    # cost of SentencePiece BPE training itself); false writes the constant 100 of fairseq's own SentencePiece
+    # recipe (`cut -f1 spm.vocab | sed "s/$/ 100/"`): fairseq reads only the order of the lines.
+    fairseq_dict_counts: bool = True
     num_threads: int = 1  # training threads (sentencepiece); 1 keeps unigram training bit-for-bit reproducible
     seed: int = 0
 
@@ -56,8 +59,8 @@ class TokenizerConfig:
                 " use a value in [0.9, 1.0] (0.9995 for CJK-heavy data, 0.9999 or 1.0 otherwise)"
             )
         if self.algorithm == "moses_bpe":
-            # The pipeline is FlauBERT's (transformers.FlaubertTokenizer): NFC, optional lowercase, Moses
-            # punctuation normalization (which maps ’ to '), no accent stripping. Other settings cannot be
+            # The pipeline is FlauBERT's (transformers.FlaubertTokenizer): NFC, optional lowercase, French Moses
+            # punctuation normalization (which maps ’ to ') and tokenization, no accent stripping. Other settings cannot be
             # reproduced by the exported tokenizer, so they are refused instead of silently ignored.
             if self.unicode_normalization != "NFC":
                 raise ConfigError(

@@ -4,11 +4,17 @@ A tokenizer folder holds ``tokenizer.json`` (the full `tokenizers` pipeline:
 normalizer, pre-tokenizer, model, post-processor), ``workbench_tokenizer.json``
 (family, algorithm and special tokens), the files ``transformers`` needs, the
 native artefacts, and ``manifest.json`` written last.
+
+Moses+BPE (FlauBERT) vocabularies have a Python pre-tokenization step that no
+`tokenizers` component reproduces: for them the text goes through
+``workbench.tokenization.moses.MosesPreTokenizer`` (FlaubertTokenizer's exact
+preprocessing) and the resulting words through the backend's BPE model.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -48,8 +54,19 @@ class Tokenizer:
         self.backend = backend
         self.meta = meta
         self.directory = directory
+        missing = [key for key in ("family", "algorithm", "special_tokens") if key not in meta]
+        if missing:
+            raise TokenizerError(f"{directory or 'tokenizer'}: {META_FILE} lacks {', '.join(missing)}; retrain the tokenizer")
         self.family: str = meta["family"]
         self.algorithm: str = meta["algorithm"]
+        self.pre_tokenizer: Optional[str] = meta.get("pre_tokenizer")
+        self._moses = None
+        if self.pre_tokenizer == "moses":
+            from workbench.tokenization.moses import MosesPreTokenizer
+
+            self._moses = MosesPreTokenizer(lowercase=bool(meta.get("lowercase", False)))
+        elif self.pre_tokenizer is not None:
+            raise TokenizerError(f"{directory or 'tokenizer'}: unknown pre_tokenizer {self.pre_tokenizer!r} in {META_FILE}")
         special = meta["special_tokens"]
         self.special_tokens = SpecialTokens(**{key: special[key] for key in ("pad", "unk", "cls", "sep", "mask")})
         ids = {}
@@ -66,43 +83,116 @@ class Tokenizer:
         added = [token.content for token in backend.get_added_tokens_decoder().values() if token.special]
         self.special_ids = frozenset(ids.values()) | frozenset(backend.token_to_id(token) for token in added)
         self.vocab_size: int = backend.get_vocab_size(with_added_tokens=True)
+        self._special_strings = frozenset(token.content for token in backend.get_added_tokens_decoder().values() if token.special)
+        ordered = sorted(self._special_strings, key=len, reverse=True)
+        self._special_pattern = re.compile("(" + "|".join(re.escape(token) for token in ordered) + ")") if ordered else re.compile("(?!)")
 
     # -- loading ---------------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, directory: str | Path) -> "Tokenizer":
+    def load(cls, directory: str | Path, require_manifest: bool = True) -> "Tokenizer":
+        """Load a tokenizer folder; ``require_manifest=False`` only while the folder is being built."""
         directory = Path(directory)
-        if not (directory / MANIFEST_FILE).exists():
+        if require_manifest and not (directory / MANIFEST_FILE).exists():
             raise TokenizerError(
                 f"{directory} is not a finished tokenizer folder (no {MANIFEST_FILE});"
                 " train it first: python -m workbench tokenizer tokenizer=<name>"
             )
-        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
-        backend = _HFTokenizer.from_file(str(directory / "tokenizer.json"))
+        for name in (META_FILE, "tokenizer.json"):
+            if not (directory / name).is_file():
+                raise TokenizerError(f"{directory} has no {name}; retrain it: python -m workbench tokenizer tokenizer=<name>")
+        try:
+            meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+            backend = _HFTokenizer.from_file(str(directory / "tokenizer.json"))
+        except Exception as error:  # json, OS and tokenizers errors (tokenizers raises a bare Exception)
+            raise TokenizerError(f"{directory}: cannot read the tokenizer files ({type(error).__name__}: {error})") from None
         return cls(backend, meta, directory)
 
     # -- encoding --------------------------------------------------------------------------------------------
+    def pre_tokenize(self, text: str) -> Optional[List[str]]:
+        """Moses tokens of ``text`` for Moses+BPE vocabularies, ``None`` when the backend splits text itself."""
+        return self._moses(text) if self._moses is not None else None
+
+    def _moses_words(self, text: str) -> List[str]:
+        """Moses tokens, with special-token strings kept whole (transformers splits them out before Moses)."""
+        assert self._moses is not None
+        words: List[str] = []
+        for piece in self._special_pattern.split(text):
+            if not piece:
+                continue
+            if piece in self._special_strings:
+                words.append(piece)
+            else:
+                words.extend(self._moses(piece))
+        return words
+
     def encode(self, text: str) -> List[int]:
         """Ids of ``text`` without special tokens."""
+        if self._moses is not None:
+            return self.backend.encode(self._moses_words(text), is_pretokenized=True, add_special_tokens=False).ids
         return self.backend.encode(text, add_special_tokens=False).ids
 
     def encode_batch(self, texts: Sequence[str]) -> List[List[int]]:
         """Ids of each text without special tokens (parallel inside the Rust backend)."""
+        if self._moses is not None:
+            words = [self._moses_words(text) for text in texts]
+            return [enc.ids for enc in self.backend.encode_batch(words, is_pretokenized=True, add_special_tokens=False)]
         return [enc.ids for enc in self.backend.encode_batch(list(texts), add_special_tokens=False)]
 
     def encode_with_offsets(self, text: str) -> Encoding:
-        enc = self.backend.encode(text, add_special_tokens=False)
-        return Encoding(list(enc.ids), [tuple(o) for o in enc.offsets], list(enc.word_ids))
+        """Ids with the character span of each token in ``text``.
+
+        Moses+BPE: Moses rewrites some characters (quotes, unicode punctuation), so spans are found by matching
+        each Moses token in ``text`` left to right; a token that does not occur verbatim gets the span of its
+        whole word when found, else an empty span at the current position.
+        """
+        if self._moses is None:
+            enc = self.backend.encode(text, add_special_tokens=False)
+            return Encoding(list(enc.ids), [tuple(o) for o in enc.offsets], list(enc.word_ids))
+        words = self._moses_words(text)
+        spans = _align_words(text, words)
+        enc = self.backend.encode(words, is_pretokenized=True, add_special_tokens=False)
+        offsets = []
+        for (start, end), word_id in zip(enc.offsets, enc.word_ids):
+            word_start, word_end = spans[word_id]
+            if word_end - word_start == len(words[word_id]):
+                offsets.append((word_start + start, word_start + end))
+            else:
+                offsets.append((word_start, word_end))
+        return Encoding(list(enc.ids), offsets, list(enc.word_ids))
+
+    def encode_batch_with_offsets(self, texts: Sequence[str]) -> List[Encoding]:
+        """``encode_with_offsets`` of each text (batched in the Rust backend when no Python pre-tokenizer runs)."""
+        if self._moses is not None:
+            return [self.encode_with_offsets(text) for text in texts]
+        return [
+            Encoding(list(enc.ids), [tuple(o) for o in enc.offsets], list(enc.word_ids))
+            for enc in self.backend.encode_batch(list(texts), add_special_tokens=False)
+        ]
 
     def encode_words(self, words: Sequence[str]) -> Encoding:
-        """Ids of pre-split words (NER): ``word_ids`` maps each token to its word."""
-        enc = self.backend.encode(list(words), is_pretokenized=True, add_special_tokens=False)
-        return Encoding(list(enc.ids), [tuple(o) for o in enc.offsets], list(enc.word_ids))
+        """Ids of pre-split words (NER): ``word_ids`` maps each token to its word.
+
+        Offsets are relative to each word. Moses+BPE: each word is Moses-processed on its own (as transformers
+        does with ``is_split_into_words=True``), so one input word may give several Moses tokens.
+        """
+        if self._moses is None:
+            enc = self.backend.encode(list(words), is_pretokenized=True, add_special_tokens=False)
+            return Encoding(list(enc.ids), [tuple(o) for o in enc.offsets], list(enc.word_ids))
+        pieces: List[str] = []
+        owner: List[int] = []
+        for index, word in enumerate(words):
+            for piece in self._moses_words(word):
+                pieces.append(piece)
+                owner.append(index)
+        enc = self.backend.encode(pieces, is_pretokenized=True, add_special_tokens=False)
+        word_ids = [owner[w] if w is not None else None for w in enc.word_ids]
+        return Encoding(list(enc.ids), [tuple(o) for o in enc.offsets], word_ids)
 
     def build_inputs(self, first: Sequence[int], second: Optional[Sequence[int]] = None) -> Tuple[List[int], List[int]]:
         """Add the family's special tokens; returns (ids, token_type_ids).
 
         BERT: [CLS] A [SEP] B [SEP] with types 0/1. RoBERTa/CamemBERT: <s> A </s></s> B </s>, all type 0.
-        FlauBERT: <s> A </s> B </s>, all type 0.
+        FlauBERT: <s> A </s> B </s> with types 0/1 (what transformers' FlaubertTokenizer returns).
         """
         ids = [self.cls_id, *first, self.sep_id]
         types = [0] * len(ids)
@@ -114,7 +204,7 @@ class Tokenizer:
             else:
                 tail = [*second, self.sep_id]
                 ids += tail
-                types += [1 if self.family == "bert" else 0] * len(tail)
+                types += [1] * len(tail)  # bert and flaubert
         return ids, types
 
     def num_special_tokens(self, pair: bool) -> int:
@@ -130,3 +220,27 @@ class Tokenizer:
 
     def token_to_id(self, token: str) -> Optional[int]:
         return self.backend.token_to_id(token)
+
+    def tokenize(self, text: str) -> List[str]:
+        """Token strings of ``text`` (no special tokens)."""
+        return [self.backend.id_to_token(token_id) for token_id in self.encode(text)]
+
+    def normalize(self, text: str) -> str:
+        """``text`` after the saved normalizer (Moses+BPE: after FlauBERT's preprocessing)."""
+        if self._moses is not None:
+            return self._moses.preprocess(text)
+        normalizer = self.backend.normalizer
+        return normalizer.normalize_str(text) if normalizer is not None else text
+
+
+def _align_words(text: str, words: Sequence[str]) -> List[Tuple[int, int]]:
+    spans = []
+    cursor = 0
+    for word in words:
+        found = text.find(word, cursor)
+        if found < 0:
+            spans.append((cursor, cursor))
+            continue
+        spans.append((found, found + len(word)))
+        cursor = found + len(word)
+    return spans

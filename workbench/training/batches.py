@@ -16,6 +16,7 @@ import torch
 
 from workbench.objectives.config import ObjectiveConfig
 from workbench.objectives.masking import generator_for, mask_tokens
+from workbench.objectives.words import WordBoundaries
 from workbench.tokenization.tokenizer import Tokenizer
 
 
@@ -41,40 +42,10 @@ class MaskedBatch:
 
 
 @lru_cache(maxsize=8)
-def _word_tables(tokenizer: Tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per vocabulary id: does this token start a word / does it glue the next token to itself.
-
-    WordPiece: continuation pieces start with ``##``. SentencePiece: word-initial pieces start with
-    ``▁``. Byte-level BPE: word-initial tokens start with ``Ġ``. Moses+BPE: a token ending in ``@@``
-    continues into the next one. Special tokens are their own words.
-    """
-    size = tokenizer.vocab_size
-    starts = torch.ones(size, dtype=torch.bool)
-    glues_next = torch.zeros(size, dtype=torch.bool)
-    for token_id in range(size):
-        token = tokenizer.id_to_token(token_id) or ""
-        if token_id in tokenizer.special_ids:
-            continue
-        if tokenizer.algorithm == "wordpiece":
-            starts[token_id] = not token.startswith("##")
-        elif tokenizer.algorithm.startswith("sentencepiece"):
-            starts[token_id] = token.startswith("▁")
-        elif tokenizer.algorithm == "byte_bpe":
-            starts[token_id] = token.startswith("Ġ")
-        elif tokenizer.algorithm == "moses_bpe":
-            glues_next[token_id] = token.endswith("@@")
-    return starts, glues_next
-
-
-def word_starts(input_ids: torch.Tensor, tokenizer: Tokenizer) -> torch.Tensor:
-    """[B, T] bool: True where a token begins a word (whole-word masking groups the rest with it)."""
-    starts, glues_next = _word_tables(tokenizer)
-    result = starts[input_ids]
-    if tokenizer.algorithm == "moses_bpe":
-        previous_glues = torch.zeros_like(result)
-        previous_glues[:, 1:] = glues_next[input_ids[:, :-1]]
-        result = ~previous_glues
-    return result
+def word_boundaries(tokenizer: Tokenizer) -> WordBoundaries:
+    """Per-id word-start tables of the tokenizer's vocabulary (its algorithm names the convention)."""
+    tokens = [tokenizer.id_to_token(token_id) or "" for token_id in range(tokenizer.vocab_size)]
+    return WordBoundaries.from_vocab(tokens, tokenizer.algorithm, tokenizer.special_ids)
 
 
 def mask_batch(
@@ -88,7 +59,7 @@ def mask_batch(
     input_ids = batch["input_ids"]
     epoch = int(batch["epoch"]) if epoch is None else epoch
     stream = epoch % objective.static_duplicates if objective.masking == "static" else epoch
-    starts = word_starts(input_ids, tokenizer) if objective.whole_word else None
+    starts = word_boundaries(tokenizer).word_starts(input_ids) if objective.whole_word else None
     masked_rows, label_rows = [], []
     for row, sample_id in enumerate(batch["sample_ids"].tolist()):
         masked, labels = mask_tokens(

@@ -7,7 +7,6 @@ scheduler, loss scaler, RNG states, data position; loaded with ``weights_only=Tr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -22,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from workbench.artifacts.atomic import atomic_dir, write_json
+from workbench.artifacts.tensor_files import independent_tensors, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +33,6 @@ _STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 class CheckpointError(ValueError):
     """No usable checkpoint where one was expected."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def rng_state() -> Dict[str, Any]:
@@ -66,23 +58,13 @@ def set_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _untied(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    seen = set()
-    out = {}
-    for name, tensor in state_dict.items():
-        tensor = tensor.detach().to("cpu")
-        out[name] = tensor.clone().contiguous() if tensor.data_ptr() in seen else tensor.contiguous()
-        seen.add(tensor.data_ptr())
-    return out
-
-
 def save_checkpoint(directory: Path, step: int, model_state: Dict[str, torch.Tensor], state: Dict[str, Any], keep_last: int) -> Path:
     """Write ``directory/step-N`` atomically, then delete all but the ``keep_last`` newest."""
     target = directory / f"step-{step:08d}"
     with atomic_dir(target, overwrite=True) as tmp:
-        save_file(_untied(model_state), str(tmp / WEIGHTS))
+        save_file(independent_tensors(model_state), str(tmp / WEIGHTS))
         torch.save(state, tmp / STATE)
-        write_json(tmp / META, {"step": step, "sha256": {WEIGHTS: _sha256(tmp / WEIGHTS), STATE: _sha256(tmp / STATE)}})
+        write_json(tmp / META, {"step": step, "sha256": {WEIGHTS: sha256_file(tmp / WEIGHTS), STATE: sha256_file(tmp / STATE)}})
     for old in list_checkpoints(directory)[:-keep_last] if keep_last > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return target
@@ -110,7 +92,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
     try:
         meta = json.loads(meta_path.read_text())
         for name, expected in meta["sha256"].items():
-            if _sha256(path / name) != expected:
+            if sha256_file(path / name) != expected:
                 raise CheckpointError(f"{path / name}: checksum mismatch (truncated or corrupted)")
         model_state = load_file(str(path / WEIGHTS))
         state = torch.load(path / STATE, map_location="cpu", weights_only=True)

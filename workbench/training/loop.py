@@ -173,10 +173,12 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
     train_model = model
     if runtime.distributed:
         train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None
+            model,
+            device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None,
+            find_unused_parameters=encoder_config.layerdrop > 0,  # skipped layers get no gradient
         )
     if trainer.compile:
-        train_model = torch.compile(train_model)
+        train_model = torch.compile(train_model, dynamic=True)  # packed batches vary in length
 
     def masked(batch) -> MaskedBatch:
         return mask_batch(batch, tokenizer, trainer.objective, seed=cfg.seed)

@@ -1,0 +1,123 @@
+"""One pretraining step (forward + backward + AdamW) of workbench vs transformers, same config and batch.
+
+Prints tokens/s side by side and the ratio. Steps of the two models alternate, so background load hits
+both alike; the median step time is reported.
+
+    python benchmarks/bench_model_step.py                      # bert tiny and small, vocab 32000, 8 x 128
+    python benchmarks/bench_model_step.py --family roberta --sizes tiny --batch 16 --seq 128 --steps 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from workbench.interop.transformers_export import to_transformers_model  # noqa: E402
+from workbench.model.config import EncoderConfig  # noqa: E402
+from workbench.model.pretraining import PretrainingModel  # noqa: E402
+from workbench.objectives.masking import generator_for, mask_tokens  # noqa: E402
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
+
+
+def load_config(family: str, size: str, vocab_size: int, padding_free: bool) -> EncoderConfig:
+    merged = OmegaConf.merge(
+        OmegaConf.structured(EncoderConfig),
+        OmegaConf.load(CONF / f"{family}_{size}.yaml"),
+        {"vocab_size": vocab_size, "padding_free": padding_free},
+    )
+    return OmegaConf.to_object(merged)
+
+
+def make_batch(config: EncoderConfig, batch: int, seqlen: int, padded_fraction: float):
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(10, config.vocab_size, (batch, seqlen), generator=g)
+    mask = torch.ones(batch, seqlen, dtype=torch.long)
+    if padded_fraction > 0:  # variable lengths: uniform between (1 - 2f) T and T, mean padding f
+        lengths = torch.randint(int(seqlen * (1 - 2 * padded_fraction)), seqlen + 1, (batch,), generator=g)
+        for row, n in enumerate(lengths.tolist()):
+            mask[row, n:] = 0
+    ids[mask == 0] = config.pad_token_id
+    specials = {config.pad_token_id, 0, 1, 2, 3, 4}
+    masked, labels = mask_tokens(ids, vocab_size=config.vocab_size, special_ids=specials, mask_id=4,
+                                 generator=generator_for(0, 0, 0))
+    return masked, mask, labels
+
+
+def step_fn(model, optimizer, inputs, ours: bool):
+    ids, mask, labels = inputs
+
+    def step() -> float:
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        if ours:
+            loss = model(ids, mask, labels).loss
+        else:
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        return time.perf_counter() - start
+
+    return step
+
+
+def run(family: str, size: str, args) -> None:
+    config = load_config(family, size, args.vocab, args.padding_free)
+    torch.manual_seed(0)
+    ours = PretrainingModel(config).train()
+    theirs = to_transformers_model(ours).train()  # same weights, transformers' own class
+    if args.compile:
+        ours = torch.compile(ours, dynamic=True)
+    inputs = make_batch(config, args.batch, args.seq, args.padded)
+    steps = {
+        "workbench": step_fn(ours, torch.optim.AdamW(ours.parameters(), lr=1e-4), inputs, True),
+        "transformers": step_fn(theirs, torch.optim.AdamW(theirs.parameters(), lr=1e-4), inputs, False),
+    }
+    for _ in range(args.warmup):
+        for step in steps.values():
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(args.steps):
+        for name, step in steps.items():
+            times[name].append(step())
+    tokens = int(inputs[1].sum())
+    rate = {name: tokens / statistics.median(t) for name, t in times.items()}
+    params = sum(p.numel() for p in theirs.parameters())
+    print(
+        f"{family}_{size:6s} params={params / 1e6:6.1f}M  batch={args.batch}x{args.seq}  "
+        f"workbench {rate['workbench']:9.0f} tok/s   transformers {rate['transformers']:9.0f} tok/s   "
+        f"ratio {rate['workbench'] / rate['transformers']:.2f}x"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", default="bert", choices=["bert", "roberta", "camembert", "flaubert"])
+    parser.add_argument("--sizes", nargs="+", default=["tiny", "small"])
+    parser.add_argument("--vocab", type=int, default=32000)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--padded", type=float, default=0.0, help="mean fraction of padding per row (0: packed)")
+    parser.add_argument("--padding-free", action="store_true", help="workbench padding-free path")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the workbench model")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for size in args.sizes:
+        run(args.family, size, args)
+
+
+if __name__ == "__main__":
+    main()

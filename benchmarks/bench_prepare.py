@@ -1,0 +1,188 @@
+"""``prepare`` against the usual Hugging Face route, side by side.
+
+HF route (run_mlm.py): ``datasets.load_dataset("text")`` -> ``map(tokenize, batched, num_proc=2)`` with the
+same fast tokenizer (wrapped in ``PreTrainedTokenizerFast``) -> ``map(group_texts, batched, num_proc=2)``
+into blocks of ``--max-seq-len`` tokens.
+workbench: ``prepare_corpus`` (clean, dedup, sentence split, tokenize, pack, write shards) with
+``--workers`` processes.
+
+Each route runs in its own subprocess; a sampler adds up the RSS of the process tree (main + workers)
+every 20 ms, so both peaks are measured the same way. Throughput is corpus tokens per second: the
+tokens of the text without special tokens (both routes tokenize the same lines; workbench also drops
+exact duplicates, which only lowers its count).
+
+    python benchmarks/bench_prepare.py [--data DIR] [--tokenizer DIR] [--mode full_sentences] [--workers 2]
+
+Without ``--tokenizer`` a 32k WordPiece (BERT pre-tokenizer) is trained on a sample of the corpus first
+(not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "french_prose" / "eltec_fra_plain1"
+
+HF_ROUTE = r'''
+import json, sys, time, glob, os
+from itertools import chain
+import datasets
+from tokenizers import Tokenizer as HFTokenizer
+from transformers import PreTrainedTokenizerFast
+files, tokenizer_dir, cache, block, specials = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5])
+files = sorted(glob.glob(files))
+tok = PreTrainedTokenizerFast(tokenizer_object=HFTokenizer.from_file(os.path.join(tokenizer_dir, "tokenizer.json")),
+    unk_token=specials["unk"], pad_token=specials["pad"], cls_token=specials["cls"], sep_token=specials["sep"], mask_token=specials["mask"])
+datasets.disable_progress_bars()
+start = time.perf_counter()
+raw = datasets.load_dataset("text", data_files={"train": files}, cache_dir=cache)["train"]
+def tokenize_function(examples):
+    return tok(examples["text"], return_special_tokens_mask=True)
+tokenized = raw.map(tokenize_function, batched=True, num_proc=2, remove_columns=["text"])
+def group_texts(examples):
+    concatenated = {k: list(chain(*examples[k])) for k in examples.keys()}
+    total_length = len(concatenated[list(examples.keys())[0]])
+    total_length = (total_length // block) * block
+    return {k: [t[i : i + block] for i in range(0, total_length, block)] for k, t in concatenated.items()}
+grouped = tokenized.map(group_texts, batched=True, num_proc=2)
+elapsed = time.perf_counter() - start
+counts = tokenized.map(lambda b: {"n": [len(x) - sum(m) for x, m in zip(b["input_ids"], b["special_tokens_mask"])]},
+                       batched=True, remove_columns=tokenized.column_names)["n"]
+content = sum(counts)  # tokens without the special tokens the tokenizer's post-processor adds (if any)
+print(json.dumps({"seconds": elapsed, "content_tokens": content, "sequences": len(grouped), "output_tokens": len(grouped) * block}))
+'''
+
+WORKBENCH_ROUTE = r'''
+import json, sys, time
+from workbench.corpus.config import CorpusConfig, PackingConfig, SourceConfig
+from workbench.corpus.prepare import prepare_corpus
+from workbench.corpus.shards import ShardSet
+from workbench.tokenization.tokenizer import Tokenizer
+files, tokenizer_dir, out, block, mode, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+tokenizer = Tokenizer.load(tokenizer_dir)
+corpus = CorpusConfig(name="bench", sources=[SourceConfig(path=files)], document_boundary="line", validation_fraction=0.01)
+packing = PackingConfig(mode=mode, max_seq_len=block, num_workers=workers)
+start = time.perf_counter()
+manifest = prepare_corpus(corpus, packing, tokenizer, out, seed=0, progress=False)
+elapsed = time.perf_counter() - start
+shards = ShardSet.open(out)
+special = sorted(tokenizer.special_ids)
+import numpy as np
+content = 0
+output = 0
+for name in shards.split_names:
+    for shard in shards.split(name).shards:
+        tokens = np.asarray(shard.tokens)
+        output += len(tokens)
+        content += int(len(tokens) - np.isin(tokens, special).sum())
+print(json.dumps({"seconds": elapsed, "content_tokens": content, "output_tokens": output,
+                  "sequences": sum(manifest["splits"][s]["sequences"] for s in manifest["splits"]), "encoding": manifest["encoding"]}))
+'''
+
+
+def run_measured(args: list[str]) -> tuple[dict, float]:
+    """Run a command; returns (its JSON output, peak RSS of its process tree in MiB)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(process.pid)
+        while not done.is_set():
+            try:
+                total = root.memory_info().rss + sum(c.memory_info().rss for c in root.children(recursive=True))
+                peak = max(peak, total)
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    out, err = process.communicate()
+    done.set()
+    thread.join()
+    if process.returncode != 0:
+        raise SystemExit(f"command failed ({process.returncode}):\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1]), peak / 2**20
+
+
+def train_tokenizer(data: Path, folder: Path, vocab_size: int) -> None:
+    from tokenizers import Regex
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
+
+    lines = []
+    for path in sorted(data.glob("*.txt"))[:12]:
+        lines.extend(path.read_text(encoding="utf-8").splitlines())
+    backend = HFTokenizer(models.WordPiece(unk_token="[UNK]"))
+    backend.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()])
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    backend.train_from_iterator(lines, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False))
+    folder.mkdir(parents=True, exist_ok=True)
+    backend.save(str(folder / "tokenizer.json"))
+    meta = {"family": "bert", "algorithm": "wordpiece", "special_tokens": dict(zip(["pad", "unk", "cls", "sep", "mask"], specials))}
+    (folder / "workbench_tokenizer.json").write_text(json.dumps(meta), encoding="utf-8")
+    (folder / "manifest.json").write_text(json.dumps({"benchmark": True}), encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of .txt files, one paragraph per line")
+    parser.add_argument("--tokenizer", type=Path, default=None, help="a workbench tokenizer folder (default: train a 32k WordPiece)")
+    parser.add_argument("--mode", default="full_sentences", help="workbench packing mode")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--max-seq-len", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each route; the best time and the lowest peak are kept")
+    args = parser.parse_args()
+    files = str(args.data / "*.txt")
+    size = sum(p.stat().st_size for p in args.data.glob("*.txt"))
+    with tempfile.TemporaryDirectory(prefix="bench_prepare_") as tmp:
+        tmp = Path(tmp)
+        tokenizer_dir = args.tokenizer
+        if tokenizer_dir is None:
+            tokenizer_dir = tmp / "tokenizer"
+            print("training a 32k WordPiece on a sample (not timed)...", flush=True)
+            train_tokenizer(args.data, tokenizer_dir, 32000)
+        specials = json.loads((tokenizer_dir / "workbench_tokenizer.json").read_text())["special_tokens"]
+        hf_runs, wb_runs = [], []
+        for repeat in range(args.repeats):
+            wb_runs.append(run_measured([sys.executable, "-c", WORKBENCH_ROUTE, files, str(tokenizer_dir), str(tmp / f"wb{repeat}"), str(args.max_seq_len), args.mode, str(args.workers)]))
+            print(f"workbench run {repeat}: {wb_runs[-1][0]['seconds']:.1f} s, peak {wb_runs[-1][1]:.0f} MiB", flush=True)
+            hf_runs.append(run_measured([sys.executable, "-c", HF_ROUTE, files, str(tokenizer_dir), str(tmp / f"hf{repeat}"), str(args.max_seq_len), json.dumps(specials)]))
+            print(f"HF route run {repeat}: {hf_runs[-1][0]['seconds']:.1f} s, peak {hf_runs[-1][1]:.0f} MiB", flush=True)
+    wb = min(wb_runs, key=lambda r: r[0]["seconds"])[0]
+    hf = min(hf_runs, key=lambda r: r[0]["seconds"])[0]
+    wb_peak = min(r[1] for r in wb_runs)
+    hf_peak = min(r[1] for r in hf_runs)
+    wb_rate = wb["content_tokens"] / wb["seconds"]
+    hf_rate = hf["content_tokens"] / hf["seconds"]
+    print()
+    print(f"corpus: {args.data} ({size / 1e6:.1f} MB), max_seq_len {args.max_seq_len}, workbench mode {args.mode}, "
+          f"{args.workers} workers, encoding {wb['encoding']}; HF: num_proc=2 + group_texts; {os.cpu_count()} CPUs")
+    print(f"{'':28}{'HF datasets route':>20}{'workbench prepare':>20}{'ratio':>10}")
+    print(f"{'wall time (s)':28}{hf['seconds']:>20.1f}{wb['seconds']:>20.1f}{hf['seconds'] / wb['seconds']:>9.2f}x")
+    print(f"{'corpus tokens':28}{hf['content_tokens']:>20,}{wb['content_tokens']:>20,}")
+    print(f"{'corpus tokens / s':28}{hf_rate:>20,.0f}{wb_rate:>20,.0f}{wb_rate / hf_rate:>9.2f}x")
+    print(f"{'peak RSS, process tree (MiB)':28}{hf_peak:>20.0f}{wb_peak:>20.0f}{wb_peak / hf_peak:>9.2f}x")
+    print(f"{'sequences':28}{hf['sequences']:>20,}{wb['sequences']:>20,}")
+    print(f"targets: tokens/s ratio >= 3 ({'met' if wb_rate / hf_rate >= 3 else 'NOT met'}), "
+          f"peak memory ratio <= 0.5 ({'met' if wb_peak / hf_peak <= 0.5 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

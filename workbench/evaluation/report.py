@@ -1,0 +1,56 @@
+"""``python -m workbench report``: the results database into leaderboard.{md,csv,html}."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from workbench.artifacts.atomic import write_text
+from workbench.artifacts.provenance import code_version
+from workbench.evaluation.config import ReportConfig
+from workbench.evaluation.errors import ResultsError
+from workbench.evaluation.protocol import Leaderboard, summarize
+from workbench.evaluation.report_html import html_page
+from workbench.evaluation.report_tables import csv_text, markdown
+from workbench.evaluation.results_db import ResultsDB
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    markdown: Path
+    csv: Path
+    html: Path
+    leaderboard: Leaderboard
+
+
+def build_report(config: ReportConfig, database: str | Path, output_dir: Optional[str | Path] = None) -> ReportFiles:
+    """Read ``database``, apply the protocol (``workbench.evaluation.protocol``) and write the three report files."""
+    database = Path(database)
+    if not database.exists():
+        raise ResultsError(f"no results database at {database}; run `python -m workbench eval ...` first")
+    db = ResultsDB(database)
+    rows = db.results(config.models or None, config.tasks or None)
+    if not rows:
+        selection = f" for models {config.models}" if config.models else ""
+        selection += f" and tasks {config.tasks}" if config.tasks else ""
+        raise ResultsError(f"{database} holds no results{selection}; run `python -m workbench eval ...` first")
+    board = summarize(rows)
+    out = Path(output_dir if output_dir is not None else config.output_dir)
+    bars, curves = None, {}
+    if config.plots:
+        from workbench.evaluation.report_plots import learning_curves, task_bars  # matplotlib only when plotting
+
+        bars = task_bars(board)
+        curve_rows = db.curves(config.models or None, config.tasks or None)
+        for task in board.tasks:
+            png = learning_curves(board, curve_rows, task)
+            if png is not None:
+                curves[task] = png
+    version = code_version()
+    footer = f"{len(rows)} result rows from {database.name}; workbench {version.get('workbench')} {version.get('git_commit', '')}"
+    files = ReportFiles(out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.html", board)
+    write_text(files.markdown, markdown(board, config.title))
+    write_text(files.csv, csv_text(board))
+    write_text(files.html, html_page(board, config.title, bars, curves, footer))
+    return files

@@ -1,0 +1,80 @@
+"""PNG plots for the report (matplotlib, Agg backend): per-task bars with error bars, learning curves."""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from typing import Dict, List, Sequence, Tuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from workbench.evaluation.protocol import Leaderboard  # noqa: E402
+from workbench.evaluation.results_db import CurveRow  # noqa: E402
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def task_bars(board: Leaderboard) -> bytes:
+    """One group of bars per task (one bar per model): headline mean with ± std error bars."""
+    tasks, labels = board.tasks, board.labels
+    width = 0.8 / max(len(labels), 1)
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.2 * len(tasks) * max(1, len(labels)) ** 0.5), 4.0))
+    for index, label in enumerate(labels):
+        xs, means, stds = [], [], []
+        for position, task in enumerate(tasks):
+            summary = board.summaries.get((label, task))
+            if summary is not None:
+                xs.append(position - 0.4 + width * (index + 0.5))
+                means.append(summary.headline.mean)
+                stds.append(summary.headline.std)
+        axis.bar(xs, means, width=width, yerr=stds, capsize=3, label=label)
+    axis.set_xticks(range(len(tasks)))
+    axis.set_xticklabels(tasks, rotation=30, ha="right")
+    axis.set_ylabel("score (%), mean ± std over seeds")
+    axis.legend(fontsize="small")
+    axis.grid(axis="y", alpha=0.3)
+    return _png(figure)
+
+
+def learning_curves(board: Leaderboard, curves: Sequence[CurveRow], task: str) -> bytes | None:
+    """Dev primary metric (and training loss) against epochs, mean over the seeds of each model's selected configuration."""
+    series: Dict[Tuple[str, str], Dict[float, List[float]]] = defaultdict(lambda: defaultdict(list))
+    for label in board.labels:
+        summary = board.summaries.get((label, task))
+        if summary is None:
+            continue
+        for point in curves:
+            if (point.model, point.checkpoint_hash, point.task, point.hparams_hash) != (
+                summary.model, summary.checkpoint_hash, task, summary.hparams_hash
+            ):
+                continue
+            if point.split == "dev" and point.metric == summary.primary_metric:
+                series[(label, "dev")][point.epoch].append(point.value)
+            elif point.split == "train" and point.metric == "loss":
+                series[(label, "loss")][point.epoch].append(point.value)
+    if not series:
+        return None
+    figure, (dev_axis, loss_axis) = plt.subplots(1, 2, figsize=(10.0, 3.5))
+    for (label, kind), by_epoch in sorted(series.items()):
+        epochs = sorted(by_epoch)
+        means = [sum(by_epoch[e]) / len(by_epoch[e]) for e in epochs]
+        axis = dev_axis if kind == "dev" else loss_axis
+        axis.plot(epochs, means, marker="o" if kind == "dev" else None, label=label)
+    dev_axis.set_title(f"{task}: dev score")
+    dev_axis.set_xlabel("epoch")
+    dev_axis.set_ylabel("%")
+    loss_axis.set_title(f"{task}: training loss")
+    loss_axis.set_xlabel("epoch")
+    for axis in (dev_axis, loss_axis):
+        axis.grid(alpha=0.3)
+        if axis.lines:
+            axis.legend(fontsize="small")
+    return _png(figure)

@@ -1,0 +1,1 @@
+"""Conversion between workbench models and other libraries' checkpoint formats (transformers)."""

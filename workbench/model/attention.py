@@ -1,0 +1,98 @@
+"""Multi-head self-attention through ``scaled_dot_product_attention``.
+
+Two layouts: padded ``[B, T, H]`` with a padding mask, or unpadded ``[N, H]`` with an ``Unpadding`` plan
+(padding-free path). The unpadded path uses torch's flash varlen kernel where it exists (CUDA, fp16/bf16,
+no attention dropout); elsewhere it re-pads q/k/v for SDPA, so token-wise layers still skip padding.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from workbench.model.config import EncoderConfig
+from workbench.model.padding import Unpadding, pad_input
+from workbench.model.selection import Selection
+
+try:  # torch >= 2.9
+    from torch.nn.attention.varlen import varlen_attn as _varlen_attn
+except ImportError:  # pragma: no cover - older torch
+    _varlen_attn = None
+
+
+def padding_mask_for_sdpa(attention_mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """``[B, T]`` keep-mask (bool, int or float 1/0) -> bool ``[B, 1, 1, T]`` (True = attend).
+
+    A 4-D tensor is passed through unchanged: a bool mask (True = attend) or an additive float bias.
+    """
+    if attention_mask is None:
+        return None
+    if attention_mask.dim() == 4:
+        return attention_mask
+    if attention_mask.dim() != 2:
+        raise ValueError(
+            f"attention_mask must be [batch, seqlen] or [batch, 1|heads, seqlen, seqlen], got {tuple(attention_mask.shape)}"
+        )
+    return attention_mask.bool()[:, None, None, :]
+
+
+def varlen_kernel_usable(x: torch.Tensor, dropout_p: float) -> bool:
+    return _varlen_attn is not None and x.is_cuda and x.dtype in (torch.float16, torch.bfloat16) and dropout_p == 0.0
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.num_heads = config.num_heads
+        self.head_size = config.head_size
+        self.dropout_p = config.attention_dropout
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)  # rows: query, key, value
+        self.out = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        attn_mask: Optional[torch.Tensor] = None,
+        unpadding: Optional[Unpadding] = None,
+    ) -> torch.Tensor:
+        dropout_p = self.dropout_p if self.training else 0.0
+        if unpadding is not None:
+            return self.out(self._unpadded(x, attn_mask, unpadding, dropout_p))
+        batch, seqlen, hidden = x.shape
+        qkv = self.qkv(x).view(batch, seqlen, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # [B, heads, T, head_size]
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+        return self.out(context.transpose(1, 2).reshape(batch, seqlen, hidden))
+
+    def _unpadded(
+        self, x: torch.Tensor, attn_mask: Optional[torch.Tensor], plan: Unpadding, dropout_p: float
+    ) -> torch.Tensor:
+        tokens, hidden = x.shape
+        qkv = self.qkv(x).view(tokens, 3, self.num_heads, self.head_size)
+        if varlen_kernel_usable(x, dropout_p):
+            q, k, v = qkv.unbind(1)  # [N, heads, head_size]
+            context = _varlen_attn(q, k, v, plan.cu_seqlens, plan.cu_seqlens, plan.max_seqlen, plan.max_seqlen)
+            return context.reshape(tokens, hidden)
+        padded = pad_input(qkv, plan.indices, plan.batch, plan.seqlen)  # [B, T, 3, heads, head_size]
+        q, k, v = padded.permute(2, 0, 3, 1, 4).unbind(0)
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+        context = context.transpose(1, 2).reshape(plan.batch * plan.seqlen, hidden)
+        return context[plan.indices]
+
+    def forward_selected(self, x: torch.Tensor, attn_mask: Optional[torch.Tensor], selection: Selection) -> torch.Tensor:
+        """Attention outputs ``[M, H]`` at the selected positions only; keys/values from all of ``x`` ``[B, T, H]``."""
+        batch, seqlen, hidden = x.shape
+        dropout_p = self.dropout_p if self.training else 0.0
+        weight, bias = self.qkv.weight, self.qkv.bias
+        kv = F.linear(x, weight[hidden:], bias[hidden:]).view(batch, seqlen, 2, self.num_heads, self.head_size)
+        k, v = kv.permute(2, 0, 3, 1, 4).unbind(0)  # [B, heads, T, head_size]
+        q_selected = F.linear(selection.gather(x), weight[:hidden], bias[:hidden])
+        q_selected = q_selected.view(-1, self.num_heads, self.head_size)
+        q = q_selected.new_zeros(batch, selection.max_per_row, self.num_heads, self.head_size)
+        q = q.index_put((selection.rows, selection.slots), q_selected)  # rows padded with unused zero queries
+        context = F.scaled_dot_product_attention(q.transpose(1, 2), k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+        context = context.transpose(1, 2)[selection.rows, selection.slots]  # [M, heads, head_size]
+        return self.out(context.reshape(-1, hidden))

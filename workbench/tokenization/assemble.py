@@ -1,0 +1,113 @@
+"""Pieces shared by every algorithm: the normalizer of a config, the alphabet cut, the finished pipeline."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+from tokenizers import AddedToken, Tokenizer as HFTokenizer
+
+from workbench.text.normalize import NormalizationSpec, build_normalizer, normalize_lines
+from workbench.tokenization.config import TokenizerConfig
+from workbench.tokenization.errors import TokenizerTrainingError, VocabularySizeError
+from workbench.tokenization.families import Family
+
+CHUNK_LINES = 10_000
+
+
+@dataclass
+class TrainedVocabulary:
+    """What an algorithm trainer returns: the pipeline plus its native files."""
+
+    backend: HFTokenizer  # normalizer, pre-tokenizer, model (final ids), decoder
+    write_native: Callable[[Path], List[str]]  # writes native artefacts into a folder, returns their names
+    pre_tokenizer: Optional[str] = None  # "moses" when text is pre-tokenized in Python before the backend
+    extra_meta: Dict = field(default_factory=dict)
+
+
+def normalization_spec(config: TokenizerConfig) -> NormalizationSpec:
+    return NormalizationSpec(
+        unicode_form=config.unicode_normalization,
+        apostrophes=config.normalize_apostrophes,
+        lowercase=config.lowercase,
+        strip_accents=config.strip_accents,
+    )
+
+
+def normalizer_for(config: TokenizerConfig):
+    return build_normalizer(normalization_spec(config))
+
+
+def iter_normalized_chunks(
+    lines: Sequence[str], spec: NormalizationSpec, chunk_lines: int = CHUNK_LINES
+) -> Iterable[List[str]]:
+    """The sample as the saved normalizer sees it, in chunks (lines that normalize to nothing dropped)."""
+    for start in range(0, len(lines), chunk_lines):
+        yield [line for line in normalize_lines(lines[start : start + chunk_lines], spec) if line]
+
+
+def character_counts(lines: Sequence[str], spec: NormalizationSpec) -> Counter:
+    """Occurrences of each non-space character of the normalized sample."""
+    counts: Counter = Counter()
+    for chunk in iter_normalized_chunks(lines, spec):
+        counts.update(" ".join(chunk))
+    counts.pop(" ", None)
+    return counts
+
+
+def alphabet_size_for_coverage(counts: Counter, coverage: float) -> int:
+    """Smallest number of most frequent characters covering ``coverage`` of all occurrences.
+
+    The cut never falls inside a group of equally frequent characters, so the kept set does not depend on
+    how a library breaks ties.
+    """
+    if not counts:
+        return 0
+    frequencies = sorted(counts.values(), reverse=True)
+    total = sum(frequencies)
+    if coverage >= 1.0:
+        return len(frequencies)
+    running = 0
+    for index, frequency in enumerate(frequencies):
+        running += frequency
+        if running >= coverage * total:
+            kept = index + 1
+            while kept < len(frequencies) and frequencies[kept] == frequencies[kept - 1]:
+                kept += 1
+            return kept
+    return len(frequencies)
+
+
+def kept_alphabet(counts: Counter, coverage: float) -> List[str]:
+    """The characters ``alphabet_size_for_coverage`` keeps, in a fixed order (most frequent first, then by code)."""
+    size = alphabet_size_for_coverage(counts, coverage)
+    return sorted(counts, key=lambda char: (-counts[char], char))[:size]
+
+
+def finish_pipeline(backend: HFTokenizer, family: Family, vocab_size: int, algorithm: str) -> HFTokenizer:
+    """Register the special tokens (already in the model at their ids), add the post-processor, check ids and size."""
+    backend.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in family.all_tokens])
+    vocab = backend.get_vocab(with_added_tokens=True)
+    size = backend.get_vocab_size(with_added_tokens=True)
+    expected = {token: index for index, token in enumerate(family.leading)}
+    expected.update({token: size - len(family.trailing) + index for index, token in enumerate(family.trailing)})
+    for token, index in expected.items():
+        if vocab.get(token) != index:
+            raise TokenizerTrainingError(
+                f"internal error: {algorithm} put special token {token!r} at id {vocab.get(token)}, expected {index}"
+            )
+    if size != vocab_size:
+        raise VocabularySizeError(
+            f"{algorithm} produced {size} tokens instead of tokenizer.vocab_size={vocab_size}: the sample is too small"
+            f" or too repetitive to reach that size; lower tokenizer.vocab_size to at most {size},"
+            " lower tokenizer.min_frequency, or add text (tokenizer.sample_lines / corpus.sources)"
+        )
+    backend.post_processor = family.post_processor(vocab)
+    return backend
+
+
+def check_reachable(vocab_size: int, minimum: int, what: str) -> None:
+    if vocab_size < minimum:
+        raise VocabularySizeError(f"tokenizer.vocab_size={vocab_size} is too small: {what} already take {minimum} ids")

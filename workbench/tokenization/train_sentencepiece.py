@@ -1,0 +1,181 @@
+"""SentencePiece unigram and BPE vocabularies (CamemBERT-style) trained with `sentencepiece`.
+
+SentencePiece trains on the sample *after* workbench's normalizer (its own
+normalization is switched off: rule ``identity``), so the saved `tokenizers`
+pipeline -- same normalizer, Metaspace "▁" pre-tokenizer, the converted model --
+reproduces SentencePiece's segmentation. Ids follow the family layout: the
+SentencePiece control pieces (<unk>, <s>, </s>) are replaced by the family's
+special tokens, the learned pieces keep SentencePiece's order.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import re
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import sentencepiece as spm
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import decoders, models, pre_tokenizers
+
+from workbench.artifacts.atomic import atomic_file
+from workbench.tokenization.assemble import (
+    TrainedVocabulary,
+    check_reachable,
+    iter_normalized_chunks,
+    normalization_spec,
+    normalizer_for,
+)
+from workbench.tokenization.config import TokenizerConfig
+from workbench.tokenization.errors import TokenizerTrainingError, VocabularySizeError
+from workbench.tokenization.families import Family
+from workbench.tokenization.fairseq_dict import write_dict_rows
+
+UNCOUNTED = 100  # fairseq's SentencePiece recipe writes this constant when counts are not computed
+SPM_CONTROL = 3  # <unk>=0 <s>=1 </s>=2 in the SentencePiece model
+MODEL_FILE = "sentencepiece.model"
+_TOO_HIGH = re.compile(r"Vocabulary size (?:is )?too high \((\d+)\)\. Please set it to a value <= (\d+)")
+
+
+def spm_vocab_size(config: TokenizerConfig, family: Family) -> int:
+    """SentencePiece's vocab_size giving exactly ``config.vocab_size`` ids once the family's specials are in."""
+    return config.vocab_size - len(family.all_tokens) + SPM_CONTROL
+
+
+def train_sentencepiece_model(config: TokenizerConfig, normalized_lines, family: Family) -> bytes:
+    """The serialized SentencePiece model trained on already-normalized lines."""
+    model_type = {"sentencepiece_unigram": "unigram", "sentencepiece_bpe": "bpe"}[config.algorithm]
+    vocab_size = spm_vocab_size(config, family)
+    check_reachable(config.vocab_size, len(family.all_tokens) + 1, "the special tokens")
+    spm.set_random_generator_seed(config.seed)
+    writer = io.BytesIO()
+    log = open(os.devnull, "w")
+    try:
+        spm.SentencePieceTrainer.Train(
+            logstream=log,
+            minloglevel=1,  # warnings and errors only: its per-merge INFO lines bypass logstream
+            sentence_iterator=iter(normalized_lines),
+            model_writer=writer,
+            model_type=model_type,
+            vocab_size=vocab_size,
+            character_coverage=config.character_coverage,
+            normalization_rule_name="identity",
+            add_dummy_prefix=True,
+            remove_extra_whitespaces=False,  # done by the normalizer
+            split_by_whitespace=True,
+            byte_fallback=False,
+            unk_id=0,
+            bos_id=1,
+            eos_id=2,
+            pad_id=-1,
+            input_sentence_size=0,  # the sample is already drawn (seeded reservoir)
+            shuffle_input_sentence=False,
+            max_sentence_length=4 * config.max_line_chars,  # bytes
+            num_threads=config.num_threads,
+            hard_vocab_limit=True,
+        )
+    except RuntimeError as error:
+        message = str(error)
+        match = _TOO_HIGH.search(message)
+        if match:
+            reachable = int(match.group(2)) - SPM_CONTROL + len(family.all_tokens)
+            raise VocabularySizeError(
+                f"the sample cannot give tokenizer.vocab_size={config.vocab_size} with {config.algorithm}:"
+                f" at most {reachable} are reachable; lower tokenizer.vocab_size or add text"
+            ) from None
+        raise TokenizerTrainingError(f"sentencepiece could not train a {model_type} model: {message.strip()}") from None
+    finally:
+        log.close()
+    return writer.getvalue()
+
+
+def _pieces(processor: spm.SentencePieceProcessor) -> List[Tuple[str, float]]:
+    pieces = []
+    for index in range(processor.get_piece_size()):
+        if processor.is_control(index) or processor.is_unknown(index):
+            continue
+        pieces.append((processor.id_to_piece(index), processor.get_score(index)))
+    return pieces
+
+
+def bpe_merges(vocab: Dict[str, int], scored_pieces: List[Tuple[str, float]]) -> List[Tuple[str, str]]:
+    """BPE merges equivalent to SentencePiece's BPE segmentation.
+
+    SentencePiece merges, at each step, the adjacent pair whose concatenation is the best-scored piece; every
+    split of a piece into two known pieces is a merge ranked by that piece's score (same rule as transformers'
+    SentencePieceExtractor).
+    """
+    merges: List[Tuple[str, str, float]] = []
+    for piece, score in scored_pieces:
+        local = []
+        for cut in range(1, len(piece)):
+            left, right = piece[:cut], piece[cut:]
+            if left in vocab and right in vocab:
+                local.append((left, right, score))
+        local.sort(key=lambda merge: (vocab[merge[0]], vocab[merge[1]]))
+        merges.extend(local)
+    merges.sort(key=lambda merge: -merge[2])  # stable: ties keep piece order
+    return [(left, right) for left, right, _ in merges]
+
+
+def native_counts(
+    processor: spm.SentencePieceProcessor, normalized: Sequence[str], vocab: Dict[str, int], unk_id: int, threads: int
+) -> np.ndarray:
+    """Occurrences of each final id when SentencePiece itself segments the (normalized) sample."""
+    to_ours = np.array(
+        [unk_id if processor.is_unknown(i) or processor.is_control(i) else vocab[processor.id_to_piece(i)]
+         for i in range(processor.get_piece_size())],
+        dtype=np.int64,
+    )
+    counts = np.zeros(len(vocab), dtype=np.int64)
+    for start in range(0, len(normalized), 50_000):
+        encoded = processor.encode(list(normalized[start : start + 50_000]), num_threads=threads)
+        flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64)
+        if flat.size:
+            counts += np.bincount(to_ours[flat], minlength=len(vocab))
+    return counts
+
+
+def train_sentencepiece(config: TokenizerConfig, lines: Sequence[str], family: Family) -> TrainedVocabulary:
+    normalizer = normalizer_for(config)
+    normalized = [line for chunk in iter_normalized_chunks(lines, normalization_spec(config)) for line in chunk]
+    model_bytes = train_sentencepiece_model(config, normalized, family)
+    processor = spm.SentencePieceProcessor(model_proto=model_bytes)
+    pieces = _pieces(processor)
+    tokens = family.layout([piece for piece, _ in pieces])
+    if len(tokens) != len(family.all_tokens) + len(pieces):
+        raise TokenizerTrainingError(
+            "sentencepiece learned a piece that is also a special token of the family; this cannot be exported"
+        )
+    vocab = {token: index for index, token in enumerate(tokens)}
+    unk_id = vocab[family.unk]
+    if config.algorithm == "sentencepiece_unigram":
+        scores = dict(pieces)
+        model = models.Unigram([(token, scores.get(token, 0.0)) for token in tokens], unk_id=unk_id, byte_fallback=False)
+    else:
+        model = models.BPE(
+            vocab=vocab, merges=bpe_merges(vocab, pieces), unk_token=family.unk, fuse_unk=True, byte_fallback=False
+        )
+    backend = HFTokenizer(model)
+    backend.normalizer = normalizer
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+
+    def write_native(directory: Path) -> List[str]:
+        with atomic_file(directory / MODEL_FILE, "wb") as handle:
+            handle.write(model_bytes)
+        written = [MODEL_FILE]
+        if family.name == "roberta":
+            if config.fairseq_dict_counts:
+                # counting runs on every core: the sums do not depend on the thread count
+                counts = native_counts(processor, normalized, vocab, unk_id, os.cpu_count() or 1)
+            else:
+                counts = np.full(len(tokens), UNCOUNTED, dtype=np.int64)
+            written.append(write_dict_rows(directory, tokens, counts, family))
+        return written
+
+    return TrainedVocabulary(backend, write_native, extra_meta={"sentencepiece_model": MODEL_FILE})
