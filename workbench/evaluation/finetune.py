@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 
 import torch
+from tqdm.auto import tqdm
 
 from workbench.artifacts.atomic import atomic_dir, write_json, write_text
 from workbench.artifacts.provenance import code_version, config_hash, provenance
@@ -149,6 +150,8 @@ class _Trainer:
         done = 0
         epoch = 0
         running, running_n = 0.0, 0
+        phase = "head only" if frozen else "fine-tune"
+        progress = tqdm(total=total, desc=f"{self.task.name} ({phase})", unit="step", dynamic_ncols=True, leave=False)
         while done < total:
             global_epoch = int(epoch_offset) + epoch
             for index, batch_indices in enumerate(self.batches(global_epoch)):
@@ -183,6 +186,8 @@ class _Trainer:
                 self.seen += len(batch_indices)
                 running += float(loss.detach())
                 running_n += 1
+                progress.update(1)
+                progress.set_postfix(loss=f"{float(loss.detach()):.3f}")
                 position = epoch_offset + epoch + (index + 1) / per_epoch
                 if self.step % self.finetune.log_every == 0 or done == total:
                     self.curves.append(CurvePoint("train", "loss", self.step, position, running / running_n))
@@ -191,6 +196,7 @@ class _Trainer:
                     self.evaluate_dev(position)
             epoch += 1
             self.evaluate_dev(epoch_offset + min(epoch, epochs))
+        progress.close()
         for parameter in self.model.encoder.parameters():
             parameter.requires_grad_(True)
 
