@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of .txt files, one paragraph per line")
     parser.add_argument("--tokenizer", type=Path, default=None, help="a workbench tokenizer folder (default: train a 32k WordPiece)")
     parser.add_argument("--mode", default="full_sentences", help="workbench packing mode")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", default="1,2", help="comma-separated num_workers values to run (each is reported)")
     parser.add_argument("--max-seq-len", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=1, help="runs of each route; the best time and the lowest peak are kept")
     args = parser.parse_args()
@@ -159,29 +159,44 @@ def main() -> None:
             print("training a 32k WordPiece on a sample (not timed)...", flush=True)
             train_tokenizer(args.data, tokenizer_dir, 32000)
         specials = json.loads((tokenizer_dir / "workbench_tokenizer.json").read_text())["special_tokens"]
-        hf_runs, wb_runs = [], []
+        hf_runs, wb_runs = [], {}
+        worker_counts = [int(w) for w in args.workers.split(",")]
         for repeat in range(args.repeats):
-            wb_runs.append(run_measured([sys.executable, "-c", WORKBENCH_ROUTE, files, str(tokenizer_dir), str(tmp / f"wb{repeat}"), str(args.max_seq_len), args.mode, str(args.workers)]))
-            print(f"workbench run {repeat}: {wb_runs[-1][0]['seconds']:.1f} s, peak {wb_runs[-1][1]:.0f} MiB", flush=True)
+            for workers in worker_counts:
+                run = run_measured([sys.executable, "-c", WORKBENCH_ROUTE, files, str(tokenizer_dir), str(tmp / f"wb{repeat}-{workers}"), str(args.max_seq_len), args.mode, str(workers)])
+                wb_runs.setdefault(workers, []).append(run)
+                print(f"workbench ({workers} worker(s)) run {repeat}: {run[0]['seconds']:.1f} s, peak {run[1]:.0f} MiB", flush=True)
             hf_runs.append(run_measured([sys.executable, "-c", HF_ROUTE, files, str(tokenizer_dir), str(tmp / f"hf{repeat}"), str(args.max_seq_len), json.dumps(specials)]))
             print(f"HF route run {repeat}: {hf_runs[-1][0]['seconds']:.1f} s, peak {hf_runs[-1][1]:.0f} MiB", flush=True)
-    wb = min(wb_runs, key=lambda r: r[0]["seconds"])[0]
     hf = min(hf_runs, key=lambda r: r[0]["seconds"])[0]
-    wb_peak = min(r[1] for r in wb_runs)
     hf_peak = min(r[1] for r in hf_runs)
-    wb_rate = wb["content_tokens"] / wb["seconds"]
     hf_rate = hf["content_tokens"] / hf["seconds"]
     print()
-    print(f"corpus: {args.data} ({size / 1e6:.1f} MB), max_seq_len {args.max_seq_len}, workbench mode {args.mode}, "
-          f"{args.workers} workers, encoding {wb['encoding']}; HF: num_proc=2 + group_texts; {os.cpu_count()} CPUs")
-    print(f"{'':28}{'HF datasets route':>20}{'workbench prepare':>20}{'ratio':>10}")
-    print(f"{'wall time (s)':28}{hf['seconds']:>20.1f}{wb['seconds']:>20.1f}{hf['seconds'] / wb['seconds']:>9.2f}x")
-    print(f"{'corpus tokens':28}{hf['content_tokens']:>20,}{wb['content_tokens']:>20,}")
-    print(f"{'corpus tokens / s':28}{hf_rate:>20,.0f}{wb_rate:>20,.0f}{wb_rate / hf_rate:>9.2f}x")
-    print(f"{'peak RSS, process tree (MiB)':28}{hf_peak:>20.0f}{wb_peak:>20.0f}{wb_peak / hf_peak:>9.2f}x")
-    print(f"{'sequences':28}{hf['sequences']:>20,}{wb['sequences']:>20,}")
-    print(f"targets: tokens/s ratio >= 3 ({'met' if wb_rate / hf_rate >= 3 else 'NOT met'}), "
-          f"peak memory ratio <= 0.5 ({'met' if wb_peak / hf_peak <= 0.5 else 'NOT met'})")
+    print(f"corpus: {args.data} ({size / 1e6:.1f} MB), max_seq_len {args.max_seq_len}, workbench mode {args.mode}; "
+          f"HF: datasets map(num_proc=2) + group_texts; {os.cpu_count()} CPUs; best of {args.repeats} run(s)")
+    header = f"{'':30}{'HF datasets route':>20}"
+    for workers in worker_counts:
+        header += f"{f'workbench, {workers} proc':>20}{'ratio':>8}"
+    print(header)
+    results = {w: (min(r, key=lambda x: x[0]["seconds"])[0], min(x[1] for x in r)) for w, r in wb_runs.items()}
+    rows = [
+        ("wall time (s)", f"{hf['seconds']:.1f}", lambda wb, peak: (f"{wb['seconds']:.1f}", f"{hf['seconds'] / wb['seconds']:.2f}x")),
+        ("corpus tokens", f"{hf['content_tokens']:,}", lambda wb, peak: (f"{wb['content_tokens']:,}", "")),
+        ("corpus tokens / s", f"{hf_rate:,.0f}", lambda wb, peak: (f"{wb['content_tokens'] / wb['seconds']:,.0f}", f"{wb['content_tokens'] / wb['seconds'] / hf_rate:.2f}x")),
+        ("peak RSS, process tree (MiB)", f"{hf_peak:.0f}", lambda wb, peak: (f"{peak:.0f}", f"{peak / hf_peak:.2f}x")),
+        ("sequences", f"{hf['sequences']:,}", lambda wb, peak: (f"{wb['sequences']:,}", "")),
+    ]
+    for label, hf_value, ours in rows:
+        line = f"{label:30}{hf_value:>20}"
+        for workers in worker_counts:
+            value, ratio = ours(*results[workers])
+            line += f"{value:>20}{ratio:>8}"
+        print(line)
+    for workers in worker_counts:
+        wb, peak = results[workers]
+        speed = wb["content_tokens"] / wb["seconds"] / hf_rate
+        print(f"workbench {workers} proc (encoding {wb['encoding']}): tokens/s ratio {speed:.2f} (target >= 3: {'met' if speed >= 3 else 'NOT met'}), "
+              f"peak memory ratio {peak / hf_peak:.2f} (target <= 0.5: {'met' if peak / hf_peak <= 0.5 else 'NOT met'})")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, MutableMapping, Optional, Tuple
 
 REPLACEMENT_CHAR = "\ufffd"
 
@@ -40,7 +40,7 @@ def _control_table() -> dict:
 
 
 _CONTROLS = _control_table()
-_NEEDS_TRANSLATE = re.compile("[" + "".join(re.escape(chr(code)) for code in _CONTROLS) + "]")
+_REMOVED = re.compile("[" + "".join(re.escape(chr(code)) for code, value in sorted(_CONTROLS.items()) if value is None) + "]")
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,11 @@ def clean_line(line: str, normalization: str) -> str:
     """Normalize, strip controls and collapse whitespace runs to one space."""
     if normalization != "none" and not unicodedata.is_normalized(normalization, line):
         line = unicodedata.normalize(normalization, line)
-    if _NEEDS_TRANSLATE.search(line) is not None:  # rare: a C-speed scan instead of translating every line
-        line = line.translate(_CONTROLS)
-    return " ".join(line.split())
+    if line.isprintable():  # the common case, one C scan: no control, format or non-ASCII space character
+        line = line.strip(" ")
+        return " ".join(line.split()) if "  " in line else line
+    line = _REMOVED.sub("", line)  # controls and invisible format characters (whitespace controls split below)
+    return " ".join(line.split())  # runs of spaces, tabs, NBSP, line separators...: one space
 
 
 def alpha_fraction(line: str) -> float:
@@ -83,16 +85,29 @@ def drop_reason(line: str, rules: CleaningRules) -> Optional[str]:
     return None
 
 
-def clean_document(text: str, rules: CleaningRules, stats: Counter) -> List[str]:
-    """The kept, cleaned lines of a document; dropped lines counted in ``stats`` by reason."""
+def clean_document(text: str, rules: CleaningRules, stats: Optional[MutableMapping[str, int]], count: bool = True) -> Optional[List[str]]:
+    """The kept, cleaned lines of a document; dropped lines counted in ``stats`` by reason.
+
+    With ``count=False`` (the fast path) it returns None as soon as a line would be dropped, so that the
+    caller only builds a counter for the rare documents that need one.
+    """
     kept: List[str] = []
+    normalization = rules.normalization
+    lowest = max(rules.min_chars, 1)
+    highest = rules.max_chars
+    plain = not rules.skip_undecodable and rules.min_alpha_fraction <= 0.0
     for raw in text.split("\n"):
-        line = clean_line(raw, rules.normalization)
+        line = clean_line(raw, normalization)
+        if plain and lowest <= len(line) <= highest:
+            kept.append(line)
+            continue
         reason = drop_reason(line, rules)
         if reason is None:
             kept.append(line)
         elif line or raw.strip():  # blank separators are structure, not dropped content
-            stats[reason] += 1
+            if not count:
+                return None
+            stats[reason] = stats.get(reason, 0) + 1  # type: ignore[index]
     return kept
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Deque, Dict, List, Optional, Tuple
+from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,8 +39,8 @@ SENTENCE_MODES = ("full_sentences", "doc_sentences", "sentence_pairs")  # units 
 @dataclass
 class DocTokens:
     index: int  # position of the document in the input stream (seeds its randomness)
-    tokens: np.ndarray  # int64 ids of all units, concatenated
-    bounds: np.ndarray  # int64 [n_units + 1] offsets of the units in ``tokens``
+    tokens: np.ndarray  # int64 ids; the document is tokens[bounds[0]:bounds[-1]] (may be a shared chunk array)
+    bounds: Sequence[int]  # [n_units + 1] offsets of the units in ``tokens`` (list or int64 array)
 
 
 @dataclass
@@ -128,18 +128,25 @@ class SentencePacker(Packer):
 
     def feed(self, doc: DocTokens) -> List[Packed]:
         out: List[Packed] = []
-        tokens, bounds, capacity = doc.tokens, doc.bounds, self.capacity
+        tokens, capacity = doc.tokens, self.capacity
+        bounds = doc.bounds.tolist() if isinstance(doc.bounds, np.ndarray) else doc.bounds
         first = True
+        # consecutive sentences of this document that go to the same sequence are one slice [open_start, open_end)
+        open_start = open_end = -1
         for u in range(len(bounds) - 1):
-            start, end = int(bounds[u]), int(bounds[u + 1])
+            start, end = bounds[u], bounds[u + 1]
             length = end - start
             if length == 0:
                 continue
-            need = length + (1 if first and self.pending_len else 0)  # separator before a new document
-            if self.pending_len + need > capacity:
+            pending = self.pending_len + (open_end - open_start if open_start >= 0 else 0)
+            need = length + (1 if first and pending else 0)  # separator before a new document
+            if pending + need > capacity:
+                if open_start >= 0:
+                    self._add(tokens[open_start:open_end])
+                    open_start = -1
                 self._flush(out)
-                need = length
-            if first and self.pending_len:
+                pending = 0
+            if first and pending:
                 self._add(np.array([self.layout.sep_id], dtype=np.int64))
             first = False
             if length > capacity:  # a sentence longer than a sequence: consecutive full pieces
@@ -148,7 +155,11 @@ class SentencePacker(Packer):
                     self._add(tokens[start : start + capacity])
                     self._flush(out)
                     start += capacity
-            self._add(tokens[start:end])
+            if open_start < 0:
+                open_start = start
+            open_end = end
+        if open_start >= 0:
+            self._add(tokens[open_start:open_end])
         if not self.cross_documents:
             self._flush(out)
         return out
@@ -197,8 +208,9 @@ class StreamPacker(Packer):
         n_units = len(doc.bounds) - 1
         if n_units:
             # insert a separator after every unit: vectorised with np.insert at the unit ends
-            ends = doc.bounds[1:]
-            pieces.append(np.insert(doc.tokens.astype(np.int64), ends, self.layout.sep_id))
+            first, last = int(doc.bounds[0]), int(doc.bounds[-1])
+            ends = np.asarray(doc.bounds[1:], dtype=np.int64) - first
+            pieces.append(np.insert(np.asarray(doc.tokens[first:last], dtype=np.int64), ends, self.layout.sep_id))
         stream = np.concatenate(pieces)
         n_full = len(stream) // self.max_seq_len
         out = [Packed(stream[i * self.max_seq_len : (i + 1) * self.max_seq_len].copy()) for i in range(n_full)]

@@ -253,13 +253,15 @@ class _Preparation:
 
     def feed(self, result: DocResult) -> None:
         counts = self.counts
-        for key, value in result.stats.items():
-            counts[key] += value
+        if result.stats:
+            for key, value in result.stats.items():
+                counts[key] += value
+        counts["lines_kept"] += result.lines_kept
         counts["documents_read"] += 1
         self.docs_consumed = result.index + 1
         if self.progress_bar is not None and not self.docs_consumed % 1000:
             self.progress_bar.update(1000)
-        if result.doc_hash is None or len(result.tokens) == 0:
+        if result.doc_hash is None or result.n_tokens == 0:
             counts[EMPTY_DOCUMENT] += 1
             return
         if self.corpus.dedup:
@@ -271,7 +273,7 @@ class _Preparation:
         counts["documents_kept"] += 1
         self.split_counts[split]["documents"] += 1
         if split == "train":
-            self.source_tokens[result.source_id] += len(result.tokens)
+            self.source_tokens[result.source_id] += result.n_tokens
         doc = DocTokens(result.index, result.tokens, result.bounds)
         self._emit(split, result.lang_id, self.packers[(split, result.lang_id)].feed(doc))
         if self.writers[split].tokens >= self.packing.shard_tokens:  # only this split's shard grew
@@ -292,29 +294,43 @@ class _Preparation:
         )
         chunks = _chunks(docs, CHUNK_CHARS)
         workers = self.packing.num_workers
+        encoder = UnitEncoder(self.tokenizer, settings.cache_entries)
         if workers == 1:
-            encoder = UnitEncoder(self.tokenizer, settings.cache_entries)
             with _single_threaded_tokenizers():
                 for chunk in chunks:
                     yield from process_documents(chunk, settings, encoder)
             return
+        # num_workers processes tokenize: this one and num_workers - 1 helpers. This process also packs and
+        # writes, so it takes one chunk in (2 * num_workers - 1) and the helpers the others; results are
+        # consumed in input order, so the output does not depend on who processed what.
         # fork: works from any script (spawn would need a __main__ guard); tokenizers turns its thread pool
         # off in forked children, which is what one-process-per-core wants anyway
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
-        pool = context.Pool(workers, initializer=init_worker, initargs=(settings, self.tokenizer))
-        try:
-            inflight: Deque = deque()
-            for chunk in chunks:
-                inflight.append(pool.apply_async(process_in_worker, (chunk,)))
-                while len(inflight) >= 2 * workers:  # bounded read-ahead: memory does not grow with the corpus
-                    yield from inflight.popleft().get()
-            while inflight:
-                yield from inflight.popleft().get()
-            pool.close()
-        finally:
-            pool.terminate()
-            pool.join()
+        helpers = workers - 1
+        cycle = 2 * workers - 1
+        with _single_threaded_tokenizers():
+            pool = context.Pool(helpers, initializer=init_worker, initargs=(settings, self.tokenizer))
+            try:
+                queue: Deque = deque()  # (chunk to process here, None) or (None, async result of a helper)
+                for number, chunk in enumerate(chunks):
+                    if number % cycle == 0:
+                        queue.append((chunk, None))
+                    else:
+                        queue.append((None, pool.apply_async(process_in_worker, (chunk,))))
+                    while len(queue) >= 2 * cycle:  # bounded read-ahead: memory does not grow with the corpus
+                        yield from self._take(queue.popleft(), settings, encoder)
+                while queue:
+                    yield from self._take(queue.popleft(), settings, encoder)
+                pool.close()
+            finally:
+                pool.terminate()
+                pool.join()
+
+    @staticmethod
+    def _take(item, settings: WorkSettings, encoder: UnitEncoder) -> List[DocResult]:
+        chunk, pending = item
+        return process_documents(chunk, settings, encoder) if pending is None else pending.get()
 
     def run(self, progress: bool) -> None:
         docs = itertools.islice(iter_raw_documents(self.corpus), self.docs_consumed, None)

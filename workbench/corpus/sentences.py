@@ -27,32 +27,33 @@ ABBREVIATIONS = frozenset(
     ).split()
 )
 
-_BOUNDARY = re.compile(r"[.!?…]+(?:\s?[\"'»”’)\]])*\s+(?=[\"'«“‘(\[—–\-¡¿]?\s?[0-9A-ZÀ-ÖØ-ÞĀ-ſ])")
-
-
-def _is_abbreviation(before: str) -> bool:
-    word = before[before.rfind(" ") + 1 :].lstrip("\"'«“‘([—–-")
-    if not word.endswith("."):
-        return False
-    stem = word[:-1]
-    if len(stem) == 1 and stem.isalpha() and stem.isupper():
-        return True  # an initial: "J. Verne"
-    return stem.lower() in ABBREVIATIONS
+_UPPER = "A-ZÀ-ÖØ-Þ"
+# checked after the period is matched (so only at periods): "M." "etc." "J.-C." and initials "J." do not end
+_BY_LENGTH: dict = {}
+for _abbreviation in sorted(ABBREVIATIONS):
+    _BY_LENGTH.setdefault(len(_abbreviation), []).append(re.escape(_abbreviation))
+# one fixed-width lookbehind per length (Python's re needs fixed width; alternatives of one width are fine)
+_NOT_ABBREVIATION = "".join(f"(?<!\\b(?i:{'|'.join(words)})\\.)" for _length, words in sorted(_BY_LENGTH.items()))
+_NOT_ABBREVIATION += f"(?<!\\b[{_UPPER}]\\.)"
+# group 1: the terminal punctuation (and closing quotes/brackets) that ends a sentence: a run of two or more
+# marks, a single ! ? or …, or a single period not closing an abbreviation or initial; the spaces after it are
+# the separator; the lookahead requires something that can start a sentence. The pattern starts with a
+# character class, so the regex engine only stops at punctuation.
+_SPLIT = re.compile(
+    r"([.!?…]+(?:(?<=[.!?…][.!?…])|(?<=[!?…])|" + _NOT_ABBREVIATION + r")(?:\s?[\"'»”’)\]])*)\s+"
+    r"(?=[\"'«“‘(\[—–\-¡¿]?\s?[0-9" + _UPPER + r"Ā-ſ])"
+)
 
 
 def split_sentences(line: str) -> List[str]:
-    """Sentences of one cleaned line (single spaces between words), in order, nothing lost."""
-    sentences: List[str] = []
-    start = 0
-    for match in _BOUNDARY.finditer(line):
-        end = match.end()
-        candidate = line[start : match.start() + len(match.group(0).rstrip())]
-        if match.group(0).rstrip() == "." and _is_abbreviation(candidate):
-            continue
-        if candidate.strip():
-            sentences.append(candidate.strip())
-        start = end
-    rest = line[start:].strip()
-    if rest:
-        sentences.append(rest)
+    """Sentences of one cleaned line (single spaces between words), in order, nothing lost.
+
+    One C-level ``re.split`` per line: abbreviations and initials are negative lookbehinds.
+    """
+    parts = _SPLIT.split(line)
+    if len(parts) == 1:
+        return [line] if line else []
+    sentences = [text + punct for text, punct in zip(parts[0::2], parts[1::2])]
+    if parts[-1]:
+        sentences.append(parts[-1])
     return sentences

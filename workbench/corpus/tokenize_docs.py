@@ -7,7 +7,6 @@ whatever the number of workers or the way documents are grouped in chunks.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -32,9 +31,14 @@ class DocResult:
     lang_id: int
     source_id: int
     doc_hash: Optional[int]  # None when no line survived cleaning
-    tokens: np.ndarray  # int64 ids of all units
-    bounds: np.ndarray  # int64 [n_units + 1]
-    stats: Dict[str, int]  # dropped lines by reason and other per-document counts
+    tokens: np.ndarray  # int64 ids of the whole chunk (shared by its documents: pickled once)
+    bounds: List[int]  # [n_units + 1] offsets of this document's units in ``tokens``
+    lines_kept: int
+    stats: Optional[Dict[str, int]]  # dropped lines by reason, undecodable lines; None when nothing to count
+
+    @property
+    def n_tokens(self) -> int:
+        return self.bounds[-1] - self.bounds[0]
 
 
 RawDoc = Tuple[int, str, int, int, int]  # (index, text, lang_id, source position, undecodable lines read)
@@ -42,29 +46,32 @@ RawDoc = Tuple[int, str, int, int, int]  # (index, text, lang_id, source positio
 
 def process_documents(docs: List[RawDoc], settings: WorkSettings, encoder: UnitEncoder) -> List[DocResult]:
     """Clean, split and tokenize a chunk of documents (one encoder call for the whole chunk)."""
-    per_doc_units: List[List[str]] = []
-    per_doc_stats: List[Counter] = []
-    hashes: List[Optional[int]] = []
+    rules = settings.rules
+    split = split_sentences if settings.sentence_units else None
+    all_units: List[str] = []
+    unit_counts: List[int] = []
+    per_doc: List[Tuple[Optional[int], int, Optional[Dict[str, int]]]] = []
     for _index, text, _lang, _source, undecodable in docs:
-        stats: Counter = Counter()
-        if undecodable:
-            stats["undecodable_lines"] = undecodable
-        lines = clean_document(text, settings.rules, stats)
-        stats["lines_kept"] += len(lines)
-        if settings.sentence_units:
-            units = [sentence for line in lines for sentence in split_sentences(line)]
+        stats: Optional[Dict[str, int]] = {"undecodable_lines": undecodable} if undecodable else None
+        lines = clean_document(text, rules, None, count=False)
+        if lines is None:  # something was dropped: count it
+            stats = stats or {}
+            lines = clean_document(text, rules, stats, count=True)
+        before = len(all_units)
+        if split is None:
+            all_units.extend(lines)
         else:
-            units = lines
-        per_doc_units.append(units)
-        per_doc_stats.append(stats)
-        hashes.append(document_hash(lines) if lines else None)
-    flat, bounds = encoder.encode([unit for units in per_doc_units for unit in units])
+            for line in lines:
+                all_units.extend(split(line))
+        unit_counts.append(len(all_units) - before)
+        per_doc.append((document_hash(lines) if lines else None, len(lines), stats))
+    flat, bounds_array = encoder.encode(all_units)
+    bounds = bounds_array.tolist()
     results: List[DocResult] = []
     first = 0
-    for (index, _text, lang_id, source_id, _u), units, stats, doc_hash in zip(docs, per_doc_units, per_doc_stats, hashes):
-        last = first + len(units)
-        start, end = int(bounds[first]), int(bounds[last])
-        results.append(DocResult(index, lang_id, source_id, doc_hash, flat[start:end].copy(), bounds[first : last + 1] - start, dict(stats)))
+    for (index, _text, lang_id, source_id, _u), count, (doc_hash, lines_kept, stats) in zip(docs, unit_counts, per_doc):
+        last = first + count
+        results.append(DocResult(index, lang_id, source_id, doc_hash, flat, bounds[first : last + 1], lines_kept, stats))
         first = last
     return results
 
