@@ -26,3 +26,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real datasets not found at {SHARED_DATA} (set WORKBENCH_SHARED_DATA or place shared/ beside the checkout)")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Tests may pin torch to one thread (shared CPUs); none may leak that setting into the next test,
+    since the thread count changes float summation order and so the last bits of results."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)

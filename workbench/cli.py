@@ -16,6 +16,8 @@ STAGES: Dict[str, Tuple[str, str, str]] = {
     "finetune": ("evaluate", "eval", "alias of eval"),
     "report": ("report", "report", "leaderboard from the results database: markdown, CSV, HTML"),
     "pipeline": ("pipeline", "pipeline", "the whole chain in order, reusing finished artifacts (+experiment=quickstart)"),
+    "fill-mask": ("fill_mask", "fill_mask", "top-k completions of <mask> in a text or a file (fill_mask.model=<dir> fill_mask.text=...)"),
+    "embed": ("embed", "embed", "token/sentence embeddings of a file, or cosine similarity (embed.model=<dir> embed.input_file=...)"),
 }
 
 USAGE = """usage: python -m workbench <stage> [hydra overrides] [--help] [-m]

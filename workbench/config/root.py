@@ -12,6 +12,7 @@ from typing import Dict, Optional
 
 from workbench.corpus.config import CorpusConfig, PackingConfig
 from workbench.evaluation.config import FinetuneConfig, ReportConfig, TaskConfig
+from workbench.inference.config import EmbedConfig, FillMaskConfig
 from workbench.model.config import EncoderConfig
 from workbench.tokenization.config import TokenizerConfig
 from workbench.tokenization.report_config import TokenizerReportConfig
@@ -45,3 +46,5 @@ class WorkbenchConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     tokenizer_report: TokenizerReportConfig = field(default_factory=TokenizerReportConfig)
+    fill_mask: FillMaskConfig = field(default_factory=FillMaskConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -23,12 +22,10 @@ from torch import nn
 
 from workbench.artifacts.model_folder import is_model_folder, load_model_folder
 from workbench.evaluation.errors import FinetuneError
+from workbench.interop.transformers_tokenizer import tokenizer_from_transformers, usable_positions
 from workbench.tokenization.tokenizer import Tokenizer
 
 TRANSFORMERS_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
-_ROBERTA_LIKE = ("roberta", "xlm-roberta", "camembert", "xlm_roberta")
-
-
 @dataclass
 class Outputs:
     loss: Optional[torch.Tensor]
@@ -117,37 +114,6 @@ def _workbench(path: Path, kind: str, num_labels: int) -> LoadedForTask:
     )
 
 
-def tokenizer_from_transformers(path: Path) -> Tuple[Tokenizer, str]:
-    """The fast tokenizer of a transformers folder as a workbench ``Tokenizer`` (same ids); returns (tokenizer, model_type)."""
-    from transformers import AutoTokenizer
-
-    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    model_type = str(config.get("model_type", "bert"))
-    try:
-        hf = AutoTokenizer.from_pretrained(str(path), use_fast=True)
-    except Exception as error:  # transformers raises OSError/ValueError/... for missing or unconvertible files
-        raise FinetuneError(f"{path}: cannot load its tokenizer ({type(error).__name__}: {error})") from None
-    backend = getattr(hf, "backend_tokenizer", None)
-    if backend is None:
-        raise FinetuneError(f"{path}: no fast tokenizer (tokenizer.json); offsets for QA/NER need one")
-    specials = {}
-    for key, attribute in (("pad", "pad_token"), ("unk", "unk_token"), ("cls", "cls_token"), ("sep", "sep_token"), ("mask", "mask_token")):
-        token = getattr(hf, attribute, None)
-        if token is None and key in ("cls", "sep"):
-            token = getattr(hf, "bos_token" if key == "cls" else "eos_token", None)
-        if token is None:
-            token = hf.unk_token if key in ("mask", "pad") else None
-        if token is None:
-            raise FinetuneError(f"{path}: the tokenizer has no {attribute}; it cannot build classifier inputs")
-        specials[key] = str(token)
-    backend.no_truncation()  # transformers folders often save a truncation/padding setting: features do their own
-    backend.no_padding()
-    family = "roberta" if model_type in _ROBERTA_LIKE else "flaubert" if model_type in ("flaubert", "xlm") else "bert"
-    model_kind = json.loads(backend.to_str()).get("model", {}).get("type", "unknown").lower()
-    meta = {"family": family, "algorithm": model_kind, "special_tokens": specials}
-    return Tokenizer(backend, meta, path), model_type
-
-
 def _transformers(path: Path, kind: str, num_labels: int) -> LoadedForTask:
     import transformers
 
@@ -164,9 +130,7 @@ def _transformers(path: Path, kind: str, num_labels: int) -> LoadedForTask:
     except Exception as error:
         raise FinetuneError(f"{path}: cannot build a {kind} model from it ({type(error).__name__}: {error})") from None
     config = model.config
-    max_positions = int(getattr(config, "max_position_embeddings", 512))
-    if getattr(config, "model_type", "") in _ROBERTA_LIKE:
-        max_positions -= int(getattr(config, "pad_token_id", 1) or 0) + 1  # positions start after padding_idx
+    max_positions = usable_positions(config)
     weights = sorted(p for p in path.iterdir() if p.name in TRANSFORMERS_WEIGHTS or p.name.startswith("model-0"))
     base = getattr(model, "base_model", model)
     return LoadedForTask(

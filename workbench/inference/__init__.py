@@ -1,0 +1,1 @@
+"""Inference on a trained model: fill-mask predictions and contextual / sentence embeddings."""
