@@ -5,7 +5,7 @@ Prepares (or reuses) a shard set of French prose, then times
 - one training step of ``conf/model/<model>.yaml`` (default bert_tiny) on the same batches: 15% masking,
   forward, backward, AdamW step, on this machine's CPU (or ``--device``).
 
-    python benchmarks/bench_loader.py [--data DIR] [--tokenizer DIR] [--batch-size 32] [--mode sentence_pairs]
+    PYTHONPATH=. python benchmarks/bench_loader.py [--data DIR] [--tokenizer DIR] [--batch-size 32] [--mode sentence_pairs]
 
 The loader must deliver batches at least 20x faster than the step consumes them.
 """

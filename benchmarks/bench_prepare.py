@@ -11,7 +11,7 @@ every 20 ms, so both peaks are measured the same way. Throughput is corpus token
 tokens of the text without special tokens (both routes tokenize the same lines; workbench also drops
 exact duplicates, which only lowers its count).
 
-    python benchmarks/bench_prepare.py [--data DIR] [--tokenizer DIR] [--mode full_sentences] [--workers 2]
+    PYTHONPATH=. python benchmarks/bench_prepare.py [--data DIR] [--tokenizer DIR] [--mode full_sentences] [--workers 2]
 
 Without ``--tokenizer`` a 32k WordPiece (BERT pre-tokenizer) is trained on a sample of the corpus first
 (not timed).

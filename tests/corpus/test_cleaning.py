@@ -45,9 +45,14 @@ def test_hash_table_is_exact_across_merges():
     rng = np.random.default_rng(0)
     values = rng.integers(0, 2**63, size=1000, dtype=np.int64).astype(np.uint64).tolist()
     values += [2**64 - 1, 0]
-    for v in values:
+    for i, v in enumerate(values):
         table.add(int(v))
+        if i % 50 == 0:
+            table.settle()
+    assert len(table.frozen) > 0 and len(table.pending) < 64  # merged along the way
     assert all(int(v) in table for v in values)
+    batch = np.array(values[:500], dtype=np.uint64)
+    assert np.array_equal(table.contains_settled(batch), np.isin(batch, table.frozen))
     others = rng.integers(0, 2**63, size=1000, dtype=np.int64).astype(np.uint64).tolist()
     assert sum(int(v) in table for v in others if v not in set(values)) == 0
     restored = HashTable64.from_array(table.to_array())

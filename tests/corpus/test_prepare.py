@@ -237,3 +237,14 @@ def test_multilingual_language_ids_and_smoothed_sampling(tmp_path, shared_data, 
     q_fr = p_fr**0.5 / (p_fr**0.5 + (1 - p_fr) ** 0.5)
     assert sampling["fr"]["q"] == pytest.approx(q_fr) and sampling["en"]["q"] == pytest.approx(1 - q_fr)
     assert p_fr > q_fr  # smoothing moves mass toward the smaller language
+    # the loader gives langs per token ([B, T], XLM) and samples languages with q
+    from workbench.corpus.loader import BatchLoader, language_probs
+
+    probs = language_probs(ShardSet.open(tmp_path / "mix"))
+    assert probs == pytest.approx([q_fr, 1 - q_fr])
+    loader = BatchLoader(train, 64, seed=0, pad_id=0, language_probs=probs)
+    batch = loader.next_batch()
+    assert batch["langs"].shape == batch["input_ids"].shape
+    assert batch["langs"][:, 0].tolist() == [int(langs[i]) for i in batch["sample_ids"].tolist()]
+    epoch = np.concatenate([loader.next_batch()["sample_ids"].numpy() for _ in range(loader.steps_per_epoch)])[: len(train)]
+    assert abs((langs[epoch] == 1).mean() - (1 - q_fr)) < 0.01  # epoch composition follows q, not p

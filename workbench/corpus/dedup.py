@@ -2,8 +2,8 @@
 
 A Python set costs ~70 bytes per hash; a corpus of 100 million paragraphs
 would need gigabytes. Here recent hashes sit in a small set that is merged
-into one sorted ``uint64`` array when it fills; membership is a set lookup
-or a binary search.
+into one sorted ``uint64`` array when it holds 1/16 of the array (at least
+8192); membership is a set lookup or a (batched) binary search.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 
 class HashTable64:
-    def __init__(self, pending_limit: int = 1 << 16) -> None:
+    def __init__(self, pending_limit: int = 1 << 13) -> None:
         self.pending: set = set()
         self.frozen = np.zeros(0, dtype=np.uint64)
         self.pending_limit = pending_limit
@@ -34,8 +34,21 @@ class HashTable64:
 
     def add(self, value: int) -> None:
         self.pending.add(value)
-        if len(self.pending) >= self.pending_limit:
+
+    def settle(self) -> None:
+        """Merge the recent hashes into the sorted array when there are enough of them (call between batches)."""
+        # geometric: a merge copies the sorted array, so merge after len/16 new hashes (amortised O(1) per
+        # hash) and keep the set of recent hashes small (~70 bytes each) against the array (8 bytes each)
+        if len(self.pending) >= max(self.pending_limit, len(self.frozen) // 16):
             self._merge()
+
+    def contains_settled(self, values: np.ndarray) -> np.ndarray:
+        """Membership of many hashes in the sorted array only (the recent ones are checked one by one)."""
+        frozen = self.frozen
+        if not len(frozen):
+            return np.zeros(len(values), dtype=bool)
+        positions = np.minimum(np.searchsorted(frozen, values), len(frozen) - 1)
+        return frozen[positions] == values
 
     def _merge(self) -> None:
         if self.pending:
@@ -44,9 +57,11 @@ class HashTable64:
             self.pending = set()
 
     def to_array(self) -> np.ndarray:
-        """All hashes, sorted (what a resume state stores)."""
-        self._merge()
-        return self.frozen.copy()
+        """All hashes, sorted (what a resume state stores); does not change the table."""
+        if not self.pending:
+            return self.frozen.copy()
+        fresh = np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending))
+        return np.union1d(self.frozen, fresh)
 
     @classmethod
     def from_array(cls, values: Iterable[int] | np.ndarray) -> "HashTable64":

@@ -22,7 +22,7 @@ import torch
 
 from workbench.corpus.mixing import allocate
 from workbench.corpus.packing import seeded_rng
-from workbench.corpus.shards import ShardSplit
+from workbench.corpus.shards import ShardSet, ShardSplit
 
 
 class EpochSampler:
@@ -92,6 +92,16 @@ class EpochSampler:
             mask = epochs == epoch
             out[mask] = self.order(int(epoch))[positions[mask] % self.num_samples]
         return out
+
+
+def language_probs(shards: ShardSet) -> Optional[List[float]]:
+    """The smoothed language probabilities q of a multilingual shard set, in language-id order (None for one
+    language): pass them as ``BatchLoader(..., language_probs=...)`` to sample languages XLM-style."""
+    languages = shards.manifest["languages"]
+    if len(languages) < 2:
+        return None
+    sampling = shards.manifest["language_sampling"]["languages"]
+    return [float(sampling[language]["q"]) for language in languages]
 
 
 class BatchLoader:
@@ -184,8 +194,9 @@ class BatchLoader:
             batch["token_type_ids"] = torch.from_numpy(types.astype(np.int64))
         if self._nsp is not None:
             batch["nsp_labels"] = torch.from_numpy(self._nsp[indices].astype(np.int64))
-        if self._langs is not None:
-            batch["langs"] = torch.from_numpy(self._langs[indices].astype(np.int64))
+        if self._langs is not None:  # XLM convention: one language id per token, [B, T]
+            per_row = self._langs[indices].astype(np.int64)
+            batch["langs"] = torch.from_numpy(np.repeat(per_row[:, None], width, axis=1))
         return batch
 
     def next_batch(self) -> Optional[Dict[str, torch.Tensor]]:

@@ -36,14 +36,14 @@ import numpy as np
 SENTENCE_MODES = ("full_sentences", "doc_sentences", "sentence_pairs")  # units are sentences; others use lines
 
 
-@dataclass
+@dataclass(slots=True)
 class DocTokens:
     index: int  # position of the document in the input stream (seeds its randomness)
     tokens: np.ndarray  # int64 ids; the document is tokens[bounds[0]:bounds[-1]] (may be a shared chunk array)
     bounds: Sequence[int]  # [n_units + 1] offsets of the units in ``tokens`` (list or int64 array)
 
 
-@dataclass
+@dataclass(slots=True)
 class Packed:
     ids: np.ndarray  # int64, with special tokens
     segment_start: int = -1  # sentence_pairs: index of the first token of segment B's type region
@@ -112,13 +112,14 @@ class SentencePacker(Packer):
         super().__init__(layout, max_seq_len)
         self.capacity = max_seq_len - 2
         self.cross_documents = cross_documents
+        self._cls = np.array([layout.cls_id], dtype=np.int64)
+        self._sep = np.array([layout.sep_id], dtype=np.int64)
         self.pending: List[np.ndarray] = []
         self.pending_len = 0
 
     def _flush(self, out: List[Packed]) -> None:
         if self.pending_len:
-            content = self.pending[0] if len(self.pending) == 1 else np.concatenate(self.pending)
-            out.append(Packed(self.layout.single(content)))
+            out.append(Packed(np.concatenate([self._cls, *self.pending, self._sep])))
         self.pending = []
         self.pending_len = 0
 
@@ -147,7 +148,7 @@ class SentencePacker(Packer):
                 self._flush(out)
                 pending = 0
             if first and pending:
-                self._add(np.array([self.layout.sep_id], dtype=np.int64))
+                self._add(self._sep)
             first = False
             if length > capacity:  # a sentence longer than a sequence: consecutive full pieces
                 self.stats["sentences_split"] += 1

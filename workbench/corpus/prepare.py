@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
 import multiprocessing
 import os
@@ -47,7 +46,7 @@ from workbench.corpus.config import CorpusConfig, PackingConfig
 from workbench.corpus.dedup import HashTable64
 from workbench.corpus.mixing import smoothed_probabilities
 from workbench.corpus.packing import SENTENCE_MODES, DocTokens, Packer, SpecialLayout, make_packer
-from workbench.corpus.reading import check_sources, corpus_languages, iter_raw_documents
+from workbench.corpus.reading import check_sources, corpus_languages, iter_raw_chunks
 from workbench.corpus.shards import MANIFEST, SPLITS, ShardWriter, token_dtype
 from workbench.corpus.tokenize_docs import (
     DocResult,
@@ -96,19 +95,6 @@ def shard_set_identity(corpus: CorpusConfig, packing: PackingConfig, tokenizer: 
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-def _chunks(docs: Iterable[RawDoc], chunk_chars: int) -> Iterator[List[RawDoc]]:
-    chunk: List[RawDoc] = []
-    size = 0
-    for doc in docs:
-        chunk.append(doc)
-        size += len(doc[1])
-        if size >= chunk_chars:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
-
-
 @contextlib.contextmanager
 def _single_threaded_tokenizers() -> Iterator[None]:
     """num_workers processes, each tokenizing on one thread: the Rust thread pool of `tokenizers` adds
@@ -251,36 +237,50 @@ class _Preparation:
             writer.add(packed, lang)
         self.lang_sequences[split][lang] += len(packed_list)
 
-    def feed(self, result: DocResult) -> None:
+    def feed(self, results: List[DocResult]) -> None:
+        """Consume the results of one chunk, in input order (dedup, split, packing, shard parts)."""
         counts = self.counts
-        if result.stats:
-            for key, value in result.stats.items():
-                counts[key] += value
-        counts["lines_kept"] += result.lines_kept
-        counts["documents_read"] += 1
-        self.docs_consumed = result.index + 1
-        if self.progress_bar is not None and not self.docs_consumed % 1000:
-            self.progress_bar.update(1000)
-        if result.doc_hash is None or result.n_tokens == 0:
-            counts[EMPTY_DOCUMENT] += 1
-            return
-        if self.corpus.dedup:
-            if result.doc_hash in self.seen:
-                counts[DUPLICATE_DOCUMENT] += 1
-                return
-            self.seen.add(result.doc_hash)
-        split = "valid" if is_validation(result.doc_hash, self.corpus.validation_fraction) else "train"
-        counts["documents_kept"] += 1
-        self.split_counts[split]["documents"] += 1
-        if split == "train":
-            self.source_tokens[result.source_id] += result.n_tokens
-        doc = DocTokens(result.index, result.tokens, result.bounds)
-        self._emit(split, result.lang_id, self.packers[(split, result.lang_id)].feed(doc))
-        if self.writers[split].tokens >= self.packing.shard_tokens:  # only this split's shard grew
-            self._close_part()
-            self._open_writers()
+        dedup = self.corpus.dedup
+        seen = self.seen
+        if dedup:
+            seen.settle()  # merges only here, so the batch membership below stays valid for the chunk
+            hashes = np.fromiter((r.doc_hash or 0 for r in results), dtype=np.uint64, count=len(results))
+            settled = seen.contains_settled(hashes).tolist()
+        fraction = self.corpus.validation_fraction
+        split_counts = self.split_counts
+        packers = self.packers
+        shard_tokens = self.packing.shard_tokens
+        for position, result in enumerate(results):
+            if result.stats:
+                for key, value in result.stats.items():
+                    counts[key] += value
+            counts["lines_kept"] += result.lines_kept
+            counts["documents_read"] += 1
+            self.docs_consumed = result.index + 1
+            if self.progress_bar is not None and not self.docs_consumed % 1000:
+                self.progress_bar.update(1000)
+            doc_hash = result.doc_hash
+            if doc_hash is None or result.n_tokens == 0:
+                counts[EMPTY_DOCUMENT] += 1
+                continue
+            if dedup:
+                if settled[position] or doc_hash in seen.pending:
+                    counts[DUPLICATE_DOCUMENT] += 1
+                    continue
+                seen.add(doc_hash)
+            split = "valid" if is_validation(doc_hash, fraction) else "train"
+            counts["documents_kept"] += 1
+            split_counts[split]["documents"] += 1
+            if split == "train":
+                self.source_tokens[result.source_id] += result.n_tokens
+            packed = packers[(split, result.lang_id)].feed(DocTokens(result.index, result.tokens, result.bounds))
+            if packed:
+                self._emit(split, result.lang_id, packed)
+            if self.writers[split].tokens >= shard_tokens:  # only this split's shard grew
+                self._close_part()
+                self._open_writers()
 
-    def _results(self, docs: Iterator[RawDoc]) -> Iterator[DocResult]:
+    def _results(self, chunks: Iterator[List[RawDoc]]) -> Iterator[List[DocResult]]:
         settings = WorkSettings(
             CleaningRules(
                 normalization=self.corpus.normalization,
@@ -292,23 +292,22 @@ class _Preparation:
             sentence_units=self.packing.mode in SENTENCE_MODES,
             cache_entries=self.packing.word_cache_entries,
         )
-        chunks = _chunks(docs, CHUNK_CHARS)
         workers = self.packing.num_workers
         encoder = UnitEncoder(self.tokenizer, settings.cache_entries)
         if workers == 1:
             with _single_threaded_tokenizers():
                 for chunk in chunks:
-                    yield from process_documents(chunk, settings, encoder)
+                    yield process_documents(chunk, settings, encoder)
             return
         # num_workers processes tokenize: this one and num_workers - 1 helpers. This process also packs and
-        # writes, so it takes one chunk in (2 * num_workers - 1) and the helpers the others; results are
+        # writes, so it takes one chunk in 2 * num_workers and the helpers the others; results are
         # consumed in input order, so the output does not depend on who processed what.
         # fork: works from any script (spawn would need a __main__ guard); tokenizers turns its thread pool
         # off in forked children, which is what one-process-per-core wants anyway
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
         helpers = workers - 1
-        cycle = 2 * workers - 1
+        cycle = 2 * workers  # this process packs and writes too: it takes one chunk in 2 * num_workers
         with _single_threaded_tokenizers():
             pool = context.Pool(helpers, initializer=init_worker, initargs=(settings, self.tokenizer))
             try:
@@ -319,9 +318,9 @@ class _Preparation:
                     else:
                         queue.append((None, pool.apply_async(process_in_worker, (chunk,))))
                     while len(queue) >= 2 * cycle:  # bounded read-ahead: memory does not grow with the corpus
-                        yield from self._take(queue.popleft(), settings, encoder)
+                        yield self._take(queue.popleft(), settings, encoder)
                 while queue:
-                    yield from self._take(queue.popleft(), settings, encoder)
+                    yield self._take(queue.popleft(), settings, encoder)
                 pool.close()
             finally:
                 pool.terminate()
@@ -333,15 +332,15 @@ class _Preparation:
         return process_documents(chunk, settings, encoder) if pending is None else pending.get()
 
     def run(self, progress: bool) -> None:
-        docs = itertools.islice(iter_raw_documents(self.corpus), self.docs_consumed, None)
+        chunks = iter_raw_chunks(self.corpus, self.docs_consumed, CHUNK_CHARS)
         self._open_writers()
         try:
             if progress:
                 from tqdm import tqdm
 
                 self.progress_bar = tqdm(desc=f"prepare {self.corpus.name}", unit="doc", initial=self.docs_consumed - self.docs_consumed % 1000)
-            for result in self._results(docs):
-                self.feed(result)
+            for results in self._results(chunks):
+                self.feed(results)
             for (split, lang), packer in sorted(self.packers.items()):
                 self._emit(split, lang, packer.finish())
             self._close_part()

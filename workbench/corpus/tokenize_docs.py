@@ -25,7 +25,7 @@ class WorkSettings:
     cache_entries: int = 1 << 17  # word cache cap of the encoder in each process
 
 
-@dataclass
+@dataclass(slots=True)
 class DocResult:
     index: int  # position of the document in the input stream
     lang_id: int
