@@ -14,8 +14,10 @@ class _Tok:
     pad_id = 0
 
 
-def _batch(ids, sample_ids, epoch=0):
-    return {"input_ids": ids, "attention_mask": ids != 0, "sample_ids": torch.tensor(sample_ids), "epoch": torch.tensor(epoch)}
+def _batch(ids, sample_ids, epoch=0, positions=None):
+    positions = sample_ids if positions is None else positions  # one epoch read in order unless told otherwise
+    return {"input_ids": ids, "attention_mask": ids != 0, "sample_ids": torch.tensor(sample_ids),
+            "positions": torch.tensor(positions), "epoch": torch.tensor(epoch)}
 
 
 def test_masks_do_not_depend_on_how_the_batch_is_split():
@@ -67,3 +69,23 @@ def test_whole_word_masking_masks_every_piece_of_a_chosen_word():
         current.append(chosen)
     words.append(current)
     assert all(all(word) or not any(word) for word in words)
+
+
+def test_a_sample_gets_the_same_mask_whatever_the_padding_of_its_batch():
+    # 1 process and N processes group samples differently, so batches are padded to different widths
+    ids = torch.randint(5, 1000, (1, 40), generator=torch.Generator().manual_seed(4))
+    objective = ObjectiveConfig(mlm_probability=0.3)
+    alone = mask_batch(_batch(ids, [7]), _Tok(), objective, seed=1)
+    padded_ids = torch.cat([ids, torch.zeros(1, 24, dtype=torch.long)], dim=1)
+    padded = mask_batch(_batch(padded_ids, [7]), _Tok(), objective, seed=1)
+    assert torch.equal(padded.input_ids[:, :40], alone.input_ids) and torch.equal(padded.labels[:, :40], alone.labels)
+    assert torch.equal(padded.input_ids[:, 40:], padded_ids[:, 40:]) and bool((padded.labels[:, 40:] == -100).all())
+
+
+def test_a_sequence_drawn_twice_gets_two_dynamic_masks_but_one_static_mask():
+    row = torch.randint(5, 1000, (1, 128), generator=torch.Generator().manual_seed(3))
+    ids = torch.cat([row, row])
+    dynamic = mask_batch(_batch(ids, [7, 7], positions=[10, 11]), _Tok(), ObjectiveConfig(masking="dynamic"), seed=0)
+    static = mask_batch(_batch(ids, [7, 7], positions=[10, 11]), _Tok(), ObjectiveConfig(masking="static"), seed=0)
+    assert not torch.equal(dynamic.labels[0], dynamic.labels[1])
+    assert torch.equal(static.labels[0], static.labels[1])

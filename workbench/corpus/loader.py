@@ -212,7 +212,10 @@ class BatchLoader:
             return self.next_batch() if self.num_epochs is None else None
         sample_ids = self.sampler.at(positions)
         batch = self.collate(sample_ids)
-        batch["sample_ids"] = torch.from_numpy(np.asarray(sample_ids, dtype=np.int64))  # per-row masking seeds
+        # Per-row identities for masking seeds: which sequence (static masking) and which draw of the
+        # endless stream (dynamic masking; distinct even when language resampling repeats a sequence).
+        batch["sample_ids"] = torch.from_numpy(np.asarray(sample_ids, dtype=np.int64))
+        batch["positions"] = torch.from_numpy(np.asarray(positions, dtype=np.int64))
         batch["epoch"] = torch.tensor(start // len(self.split))
         batch["sample_index"] = torch.tensor(start)
         return batch

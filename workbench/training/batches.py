@@ -1,9 +1,9 @@
-"""From a loader batch to a masked MLM batch, with masks seeded per (seed, epoch, sample).
+"""From a loader batch to a masked MLM batch, with masks seeded per sequence.
 
-Seeding each sequence by its sample id makes the masks independent of how the global
-batch is split into micro-batches and processes: 1 process and N processes see the same masks.
-Static masking (original BERT) reuses ``static_duplicates`` fixed maskings: the seed stream is
-(seed, epoch mod duplicates, sample) instead of (seed, epoch, sample).
+Dynamic masking (RoBERTa) seeds each row by (seed, epoch, global stream position); static masking
+(original BERT) by (seed, epoch mod duplicates, sample id), i.e. ``static_duplicates`` fixed maskings.
+Either key is independent of how the global batch is split into micro-batches and processes:
+1 process and N processes see the same masks.
 """
 
 from __future__ import annotations
@@ -55,30 +55,42 @@ def mask_batch(
     seed: int,
     epoch: Optional[int] = None,
 ) -> MaskedBatch:
-    """Mask each sequence with its own generator (seed, epoch, sample id)."""
+    """Mask each sequence with its own generator: (seed, epoch, stream position), or (seed, duplicate, sample id) when static.
+
+    Only a row's real tokens are masked (its padding is cut off first): the generator's draws cover the
+    sequence, not the batch width, so a sample's mask does not depend on which batch it lands in, nor on
+    how long the other sequences of that batch are (1 process and N processes pad differently).
+    """
     input_ids = batch["input_ids"]
     epoch = int(batch["epoch"]) if epoch is None else epoch
-    stream = epoch % objective.static_duplicates if objective.masking == "static" else epoch
+    # Static masking: a fixed mask per (sequence, duplicate). Dynamic: a fresh mask per draw of the stream,
+    # keyed by the global stream position, so a sequence drawn twice in an epoch (language resampling)
+    # gets two masks, and the key is the same whatever the split into micro-batches and processes.
+    static = objective.masking == "static"
+    stream = epoch % objective.static_duplicates if static else epoch
+    keys = batch["sample_ids"] if static else batch["positions"]
     starts = word_boundaries(tokenizer).word_starts(input_ids) if objective.whole_word else None
-    masked_rows, label_rows = [], []
-    for row, sample_id in enumerate(batch["sample_ids"].tolist()):
-        masked, labels = mask_tokens(
-            input_ids[row : row + 1],
+    lengths = batch["attention_mask"].sum(dim=1).tolist()
+    masked_ids = input_ids.clone()
+    labels = torch.full_like(input_ids, -100)
+    for row, (key, length) in enumerate(zip(keys.tolist(), lengths)):
+        masked, row_labels = mask_tokens(
+            input_ids[row : row + 1, :length],
             vocab_size=tokenizer.vocab_size,
             special_ids=tokenizer.special_ids,
             mask_id=tokenizer.mask_id,
-            generator=generator_for(seed, stream, sample_id),
+            generator=generator_for(seed, stream, key),
             mlm_probability=objective.mlm_probability,
             mask_token_fraction=objective.mask_token_fraction,
             random_token_fraction=objective.random_token_fraction,
-            word_starts=None if starts is None else starts[row : row + 1],
+            word_starts=None if starts is None else starts[row : row + 1, :length],
         )
-        masked_rows.append(masked)
-        label_rows.append(labels)
+        masked_ids[row, :length] = masked[0]
+        labels[row, :length] = row_labels[0]
     return MaskedBatch(
-        input_ids=torch.cat(masked_rows),
+        input_ids=masked_ids,
         attention_mask=batch["attention_mask"],
-        labels=torch.cat(label_rows),
+        labels=labels,
         token_type_ids=batch.get("token_type_ids"),
         nsp_labels=batch.get("nsp_labels") if objective.nsp else None,
         langs=batch.get("langs"),

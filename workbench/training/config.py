@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Optional
 
 from workbench.config.choices import ConfigError, check_choice, check_positive
 from workbench.objectives.config import ObjectiveConfig
@@ -50,11 +50,14 @@ class TrainerConfig:
     grad_clip: float = 1.0  # 0 disables clipping
     log_every: int = 10
     eval_every: int = 500  # validation loss on held-out shards; 0 disables
-    eval_batches: int = 20
+    eval_batches: int = 20  # held-out micro-batches in total over all processes (rounded up to a multiple of them)
     checkpoint_every: int = 1000
     keep_last: int = 3
     max_bad_steps: int = 10  # consecutive NaN/Inf losses before training stops
     compile: bool = False  # torch.compile the model
+    # End this invocation at that step with a checkpoint (no model/ folder), the schedule still planned over
+    # max_steps; rerun with the same run_name (e.g. other shards: BERT's 128 -> 512 phases) to go on. None: run to max_steps.
+    stop_at_step: Optional[int] = None
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
@@ -63,6 +66,11 @@ class TrainerConfig:
         check_positive("trainer.max_steps", self.max_steps)
         check_positive("trainer.global_batch_size", self.global_batch_size)
         check_positive("trainer.micro_batch_size", self.micro_batch_size)
+        if self.stop_at_step is not None and not 0 < self.stop_at_step <= self.max_steps:
+            raise ConfigError(
+                f"trainer.stop_at_step={self.stop_at_step} must be in [1, trainer.max_steps={self.max_steps}];"
+                " set it to null to train to max_steps"
+            )
 
 
 @dataclass

@@ -25,7 +25,7 @@ from workbench.artifacts.model_folder import save_model_folder
 from workbench.artifacts.provenance import provenance
 from workbench.config.choices import ConfigError
 from workbench.config.root import WorkbenchConfig
-from workbench.corpus.loader import BatchLoader
+from workbench.corpus.loader import BatchLoader, language_probs
 from workbench.corpus.shards import ShardSet
 from workbench.model.config import EncoderConfig
 from workbench.model.pretraining import PretrainingModel
@@ -153,8 +153,11 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
     loader = BatchLoader(
         shards.split("train"), trainer.micro_batch_size, seed=cfg.seed, rank=runtime.rank,
         world_size=runtime.world_size, pad_id=tokenizer.pad_id,
+        language_probs=language_probs(shards),  # XLM-style smoothed language sampling (None: one language)
     )
 
+    data_identity = f"{shards.folder.name}:{shards.manifest.get('config_hash')}"  # which shard set the loader position is in
+    stop_at = trainer.stop_at_step if trainer.stop_at_step is not None else trainer.max_steps
     step = 0
     bad_steps = 0
     checkpoints_dir = run_dir / "checkpoints"
@@ -164,7 +167,10 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         optimizer.load_state_dict(resumed.state["optimizer"])
         scheduler.load_state_dict(resumed.state["scheduler"])
         scaler.load_state_dict(resumed.state["scaler"])
-        loader.load_state_dict(resumed.state["loader"])
+        if resumed.state.get("data", data_identity) == data_identity:
+            loader.load_state_dict(resumed.state["loader"])
+        elif runtime.is_main:  # a new phase (e.g. BERT's 512-token phase): the new shards are read from their start
+            log.info("resuming on other shards (%s, was %s): reading them from their first batch", data_identity, resumed.state["data"])
         ckpt.set_rng_state(resumed.state["rng"])
         step, bad_steps = resumed.step, int(resumed.state["bad_steps"])
         if runtime.is_main:
@@ -189,7 +195,9 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
             shards.split("valid"), trainer.micro_batch_size, seed=cfg.seed, rank=runtime.rank,
             world_size=runtime.world_size, pad_id=tokenizer.pad_id, shuffle=False, num_epochs=1,
         )
-        for _, batch in zip(range(trainer.eval_batches), valid_loader):
+        # eval_batches micro-batches in total over all processes: the same held-out sequences whatever the world size
+        per_rank = -(-trainer.eval_batches // runtime.world_size)
+        for _, batch in zip(range(per_rank), valid_loader):
             validation_batches.append(mask_batch(batch, tokenizer, trainer.objective, seed=cfg.seed, epoch=VALIDATION_EPOCH))
 
     def state() -> dict:
@@ -200,23 +208,25 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
             "loader": loader.state_dict(),
             "rng": ckpt.rng_state(),
             "bad_steps": bad_steps,
+            "data": data_identity,
         }
 
     def save(at_step: int) -> None:
         if runtime.is_main:
             ckpt.save_checkpoint(checkpoints_dir, at_step, model.state_dict(), state(), trainer.keep_last)
 
-    logger = MetricsLogger(run_dir, enabled=runtime.is_main)
+    logger = MetricsLogger(run_dir, enabled=runtime.is_main, resume_step=step)
     result = TrainResult(run_dir, step)
     batches = iter(loader)
     progress = tqdm(total=trainer.max_steps, initial=step, desc="pretrain", unit="step", disable=not runtime.is_main, dynamic_ncols=True)
-    window_tokens, window_time, window_flops = 0, 0.0, 0.0
+    window_tokens, window_time, window_flops, window_data = 0, 0.0, 0.0, 0.0
     model.train()
     try:
         with _StopFlag() as stop:
-            while step < trainer.max_steps:
+            while step < stop_at:
                 started = time.perf_counter()
                 micro = [masked(next(batches)) for _ in range(accumulation)]
+                data_seconds = time.perf_counter() - started  # reading, collating and masking the step's batches
                 local_masked = sum(int(b.mlm_count) for b in micro)
                 local_sequences = sum(b.input_ids.shape[0] for b in micro)
                 counts = all_reduce_sum(torch.tensor([local_masked, local_sequences], dtype=torch.float64), runtime)
@@ -236,7 +246,8 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                         scaler.scale(loss).backward()
                     loss_total += float(loss.detach()) / runtime.world_size
                     correct_total += int(out.mlm_correct)
-                loss_value = float(all_reduce_sum(loss_total, runtime))
+                totals = all_reduce_sum(torch.stack([loss_total, torch.tensor(float(correct_total), dtype=torch.float64)]), runtime)
+                loss_value, global_correct = float(totals[0]), float(totals[1])
 
                 if not math.isfinite(loss_value):
                     bad_steps += 1
@@ -265,30 +276,32 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                 elapsed = time.perf_counter() - started
                 window_tokens += tokens * runtime.world_size
                 window_time += elapsed
+                window_data += data_seconds
                 seq_len = micro[0].input_ids.shape[1]
                 window_flops += step_flops(encoder_config, tokens, seq_len, local_masked) * runtime.world_size
 
-                if step % trainer.log_every == 0 or step == trainer.max_steps:
+                if step % trainer.log_every == 0 or step == stop_at:
                     tokens_per_second = window_tokens / max(window_time, 1e-9)
                     mfu = window_flops / max(window_time, 1e-9) / (hardware.peak_tflops * 1e12 * runtime.world_size)
                     metrics = {
                         "loss": loss_value,
-                        "mlm_accuracy": correct_total / max(local_masked, 1),
+                        "mlm_accuracy": global_correct / global_masked,
                         "grad_norm": grad_norm,
                         "lr": lr,
                         "tokens_per_second": tokens_per_second,
                         "mfu": mfu,
+                        "data_fraction": window_data / max(window_time, 1e-9),  # share of step time spent on data
                     }
                     logger.log(step, "train", metrics)
                     result.losses.append(loss_value)
                     progress.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:,.0f}")
-                    window_tokens, window_time, window_flops = 0, 0.0, 0.0
+                    window_tokens, window_time, window_flops, window_data = 0, 0.0, 0.0, 0.0
                 progress.update(1)
 
-                if validation_batches and (step % trainer.eval_every == 0 or step == trainer.max_steps):
+                if validation_batches and (step % trainer.eval_every == 0 or step == stop_at):
                     result.validation = validate(model, validation_batches, runtime, hardware.precision)
                     logger.log(step, "valid", result.validation)
-                if step % trainer.checkpoint_every == 0 or step == trainer.max_steps:
+                if step % trainer.checkpoint_every == 0 or step == stop_at:
                     save(step)
                 if stop.requested:
                     save(step)
@@ -300,6 +313,10 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         progress.close()
         logger.close()
     result.steps = step
+    if step < trainer.max_steps and not result.stopped_early:  # trainer.stop_at_step reached
+        result.stopped_early = True
+        if runtime.is_main:
+            log.info("stopped at trainer.stop_at_step=%d (checkpoint written); rerun with the same run_name to go on", step)
     if runtime.is_main and not result.stopped_early:
         save_model_folder(
             run_dir / "model", model.state_dict(), encoder_config, tokenizer.directory,

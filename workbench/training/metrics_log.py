@@ -8,15 +8,32 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
+from workbench.artifacts.atomic import write_text
+
+
+def _complete_row_before(line: str, step: int) -> bool:
+    try:
+        return int(json.loads(line)["step"]) <= step
+    except (ValueError, KeyError, TypeError):  # a line cut by a kill
+        return False
+
 
 class MetricsLogger:
-    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True, resume_step: int = 0) -> None:
+        """``resume_step``: the step training goes on from; rows logged after it by an interrupted run
+        (the steps that are trained again) are dropped, so each step appears once."""
         self.enabled = enabled
         self._jsonl = None
         self._tb = None
         if not enabled:
             return
         run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / "metrics.jsonl"
+        if path.exists():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            kept = [line for line in lines if line.strip() and _complete_row_before(line, resume_step)]
+            if len(kept) != len(lines):
+                write_text(path, "".join(line + "\n" for line in kept))
         self._jsonl = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
