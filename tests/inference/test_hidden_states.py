@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 import torch
 
-from tests.inference.conftest import sharpen, tiny_config
+from tests.helpers import randomize_weights
+from tests.inference.conftest import tiny_config
 from workbench.inference.hidden_states import all_hidden_states
 from workbench.model.encoder import Encoder
 
@@ -36,7 +37,7 @@ def batch(config):
 @pytest.mark.parametrize("name", VARIANTS)
 def test_last_state_equals_encoder_forward(name):
     config = tiny_config(97, 1, **VARIANTS[name])
-    encoder = sharpen(Encoder(config))
+    encoder = randomize_weights(Encoder(config))
     ids, mask, types = batch(config)
     with torch.no_grad():
         states = all_hidden_states(encoder, ids, mask, types)

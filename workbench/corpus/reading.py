@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
-from workbench.corpus.config import CorpusConfig
+from workbench.corpus.config import CorpusConfig, SourceConfig
 from workbench.corpus.tokenize_docs import RawDoc
 from workbench.text.sources import SourceError, iter_source_documents, open_binary, resolve_files
 
