@@ -18,7 +18,8 @@ import pytest
 from workbench.corpus.cleaning import clean_line, document_hash, is_validation
 from workbench.corpus.config import CorpusConfig, PackingConfig, SourceConfig
 from workbench.corpus.prepare import STATE_FILE, PrepareError, prepare_corpus
-from workbench.corpus.shards import ShardSet, sha256_file
+from workbench.artifacts.hashing import sha256_file
+from workbench.corpus.shards import ShardSet
 from workbench.text.sources import SourceError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -18,7 +18,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from workbench.artifacts.atomic import atomic_dir, write_json
-from workbench.artifacts.tensor_files import independent_tensors, sha256_file
+from workbench.artifacts.hashing import sha256_file
+from workbench.artifacts.tensor_files import independent_tensors
 from workbench.model.config import EncoderConfig
 from workbench.tokenization.tokenizer import Tokenizer
 

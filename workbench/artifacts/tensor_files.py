@@ -1,20 +1,10 @@
-"""Helpers for weight files: checksums, and state dicts that safetensors accepts."""
+"""State dicts that safetensors accepts."""
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import Dict, Mapping
 
 import torch
-
-
-def sha256_file(path: str | Path, block: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(block), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def independent_tensors(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

@@ -25,6 +25,7 @@ import numpy as np
 
 from workbench.artifacts.atomic import atomic_file
 from workbench.corpus.packing import Packed
+from workbench.artifacts.hashing import sha256_file
 
 MANIFEST = "manifest.json"
 SPLITS = ("train", "valid")
@@ -43,14 +44,6 @@ def shard_files(split: str, k: int, extras: List[str]) -> Dict[str, str]:
     files = {"tokens": f"{split}.{k}.tokens", "index": f"{split}.{k}.index.npy"}
     files.update({name: f"{split}.{k}.{name}.npy" for name in extras})
     return files
-
-
-def sha256_file(path: Path, block: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class ShardWriter:

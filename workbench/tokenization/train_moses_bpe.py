@@ -22,13 +22,13 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import List, Sequence
 
-import numpy as np
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from workbench.artifacts.atomic import write_text
 from workbench.tokenization.assemble import TrainedVocabulary, check_reachable, kept_alphabet
 from workbench.tokenization.config import TokenizerConfig
+from workbench.tokenization.fairseq_dict import token_counts
 from workbench.tokenization.families import Family
 from workbench.tokenization.moses import MosesPreTokenizer
 
@@ -123,7 +123,7 @@ def train_moses_bpe(config: TokenizerConfig, lines: Sequence[str], family: Famil
     def write_native(directory: Path) -> List[str]:
         write_text(directory / "vocab.json", json.dumps(vocab, ensure_ascii=False, indent=1) + "\n")
         write_text(directory / "merges.txt", "".join(f"{left} {right}\n" for left, right in merges))
-        counts = _token_counts(backend, tokenized)
+        counts = token_counts(backend, tokenized)
         write_text(
             directory / "codes",
             "".join(f"{left} {right} {int(counts[vocab[left + right]])}\n" for left, right in merges),
@@ -146,14 +146,3 @@ def train_moses_bpe(config: TokenizerConfig, lines: Sequence[str], family: Famil
             "alphabet_size": limit_alphabet,
         },
     )
-
-
-def _token_counts(backend: HFTokenizer, tokenized: Sequence[str], chunk: int = 10_000) -> np.ndarray:
-    size = backend.get_vocab_size(with_added_tokens=True)
-    counts = np.zeros(size, dtype=np.int64)
-    for start in range(0, len(tokenized), chunk):
-        encodings = backend.encode_batch(list(tokenized[start : start + chunk]), add_special_tokens=False)
-        flat = [token_id for encoding in encodings for token_id in encoding.ids]
-        if flat:
-            counts += np.bincount(np.asarray(flat, dtype=np.int64), minlength=size)
-    return counts
