@@ -1,7 +1,13 @@
 """One pretraining step (forward + backward + AdamW) of workbench vs transformers, same config and batch.
 
+Like with like: transformers' own class (``BertForMaskedLM``, ``RobertaForMaskedLM``, ...) built from the
+exported config with the same weights; the same batch and masked labels (15%, 80/10/10); dropout on in both
+(train mode, the flavor's rates); the same optimizer (AdamW with the same decay groups and hyperparameters,
+torch's fused kernel: workbench's ``build_optimizer``, and the transformers Trainer default for torch >= 2.8).
+
 Prints tokens/s side by side and the ratio. Steps of the two models alternate, so background load hits
-both alike; the median step time is reported.
+both alike; the median step time is reported, by the wall clock and by the process CPU clock (the CPU
+clock is the steadier one on a shared machine, the wall clock the one that counts on a quiet one).
 
     python benchmarks/bench_model_step.py                      # bert tiny and small, vocab 32000, 8 x 128
     python benchmarks/bench_model_step.py --family roberta --sizes tiny --batch 16 --seq 128 --steps 10
@@ -24,6 +30,10 @@ from workbench.interop.transformers_export import to_transformers_model  # noqa:
 from workbench.model.config import EncoderConfig  # noqa: E402
 from workbench.model.pretraining import PretrainingModel  # noqa: E402
 from workbench.objectives.masking import generator_for, mask_tokens  # noqa: E402
+from workbench.training.config import OptimizerConfig  # noqa: E402
+from workbench.training.optim import build_optimizer, parameter_groups  # noqa: E402
+
+OPTIMIZER = OptimizerConfig(lr=1e-4, betas=[0.9, 0.98], eps=1e-6, weight_decay=0.01)
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 
@@ -55,8 +65,8 @@ def make_batch(config: EncoderConfig, batch: int, seqlen: int, padded_fraction: 
 def step_fn(model, optimizer, inputs, ours: bool):
     ids, mask, labels = inputs
 
-    def step() -> float:
-        start = time.perf_counter()
+    def step():
+        start, cpu = time.perf_counter(), time.process_time()
         optimizer.zero_grad(set_to_none=True)
         if ours:
             loss = model(ids, mask, labels).loss
@@ -64,9 +74,15 @@ def step_fn(model, optimizer, inputs, ours: bool):
             loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
         optimizer.step()
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
     return step
+
+
+def reference_optimizer(model) -> torch.optim.Optimizer:
+    """What the transformers Trainer builds by default (torch >= 2.8: adamw_torch_fused), with our hyperparameters."""
+    return torch.optim.AdamW(parameter_groups(model, OPTIMIZER.weight_decay), lr=OPTIMIZER.lr,
+                             betas=tuple(OPTIMIZER.betas), eps=OPTIMIZER.eps, fused=True)
 
 
 def run(family: str, size: str, args) -> None:
@@ -74,12 +90,13 @@ def run(family: str, size: str, args) -> None:
     torch.manual_seed(0)
     ours = PretrainingModel(config).train()
     theirs = to_transformers_model(ours).train()  # same weights, transformers' own class
+    optimizers = {"workbench": build_optimizer(ours, OPTIMIZER), "transformers": reference_optimizer(theirs)}
     if args.compile:
         ours = torch.compile(ours, dynamic=True)
     inputs = make_batch(config, args.batch, args.seq, args.padded)
     steps = {
-        "workbench": step_fn(ours, torch.optim.AdamW(ours.parameters(), lr=1e-4), inputs, True),
-        "transformers": step_fn(theirs, torch.optim.AdamW(theirs.parameters(), lr=1e-4), inputs, False),
+        "workbench": step_fn(ours, optimizers["workbench"], inputs, True),
+        "transformers": step_fn(theirs, optimizers["transformers"], inputs, False),
     }
     for _ in range(args.warmup):
         for step in steps.values():
@@ -89,12 +106,14 @@ def run(family: str, size: str, args) -> None:
         for name, step in steps.items():
             times[name].append(step())
     tokens = int(inputs[1].sum())
-    rate = {name: tokens / statistics.median(t) for name, t in times.items()}
+    wall = {name: tokens / statistics.median(t[0] for t in ts) for name, ts in times.items()}
+    cpu = {name: tokens / statistics.median(t[1] for t in ts) for name, ts in times.items()}
     params = sum(p.numel() for p in theirs.parameters())
     print(
-        f"{family}_{size:6s} params={params / 1e6:6.1f}M  batch={args.batch}x{args.seq}  "
-        f"workbench {rate['workbench']:9.0f} tok/s   transformers {rate['transformers']:9.0f} tok/s   "
-        f"ratio {rate['workbench'] / rate['transformers']:.2f}x"
+        f"{family}_{size:6s} params={params / 1e6:6.1f}M vocab={config.vocab_size} batch={args.batch}x{args.seq}"
+        f" masked={int((inputs[2] != -100).sum())}  workbench {wall['workbench']:8.0f} tok/s"
+        f"   transformers {wall['transformers']:8.0f} tok/s   ratio {wall['workbench'] / wall['transformers']:.2f}x"
+        f"   (CPU-clock ratio {cpu['workbench'] / cpu['transformers']:.2f}x)"
     )
 
 
@@ -109,12 +128,12 @@ def main() -> None:
     parser.add_argument("--padding-free", action="store_true", help="workbench padding-free path")
     parser.add_argument("--compile", action="store_true", help="torch.compile the workbench model")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps of each model, alternating")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.steps} alternating steps")
     for size in args.sizes:
         run(args.family, size, args)
 

@@ -11,7 +11,12 @@ every 20 ms, so both peaks are measured the same way. Throughput is corpus token
 tokens of the text without special tokens (both routes tokenize the same lines; workbench also drops
 exact duplicates, which only lowers its count).
 
-    PYTHONPATH=. python benchmarks/bench_prepare.py [--data DIR] [--tokenizer DIR] [--mode full_sentences] [--workers 2]
+    PYTHONPATH=. python benchmarks/bench_prepare.py [--data DIR] [--tokenizer DIR] [--mode full_sentences]
+                                                    [--workers 1,2] [--repeats 3]
+
+The routes run interleaved (each repeat: workbench with each worker count, then HF), so that load from
+other work on the machine hits them alike; the table shows medians, and the ratios are the medians of the
+per-repeat ratios.
 
 Without ``--tokenizer`` a 32k WordPiece (BERT pre-tokenizer) is trained on a sample of the corpus first
 (not timed).
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -147,7 +153,7 @@ def main() -> None:
     parser.add_argument("--mode", default="full_sentences", help="workbench packing mode")
     parser.add_argument("--workers", default="1,2", help="comma-separated num_workers values to run (each is reported)")
     parser.add_argument("--max-seq-len", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=1, help="runs of each route; the best time and the lowest peak are kept")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each route; medians are reported")
     args = parser.parse_args()
     files = str(args.data / "*.txt")
     size = sum(p.stat().st_size for p in args.data.glob("*.txt"))
@@ -168,35 +174,55 @@ def main() -> None:
                 print(f"workbench ({workers} worker(s)) run {repeat}: {run[0]['seconds']:.1f} s, peak {run[1]:.0f} MiB", flush=True)
             hf_runs.append(run_measured([sys.executable, "-c", HF_ROUTE, files, str(tokenizer_dir), str(tmp / f"hf{repeat}"), str(args.max_seq_len), json.dumps(specials)]))
             print(f"HF route run {repeat}: {hf_runs[-1][0]['seconds']:.1f} s, peak {hf_runs[-1][1]:.0f} MiB", flush=True)
-    hf = min(hf_runs, key=lambda r: r[0]["seconds"])[0]
-    hf_peak = min(r[1] for r in hf_runs)
-    hf_rate = hf["content_tokens"] / hf["seconds"]
+    # medians over the repeats; the ratios are taken within each repeat (HF and workbench ran back to back,
+    # under the same load) and their median is reported
+    def median(values):
+        return statistics.median(values)
+
+    hf_seconds = median([r[0]["seconds"] for r in hf_runs])
+    hf_peak = median([r[1] for r in hf_runs])
+    hf_tokens = hf_runs[0][0]["content_tokens"]
+    hf_rate = hf_tokens / hf_seconds
     print()
     print(f"corpus: {args.data} ({size / 1e6:.1f} MB), max_seq_len {args.max_seq_len}, workbench mode {args.mode}; "
-          f"HF: datasets map(num_proc=2) + group_texts; {os.cpu_count()} CPUs; best of {args.repeats} run(s)")
+          f"HF: datasets map(num_proc=2) + group_texts; {os.cpu_count()} CPUs; medians of {args.repeats} interleaved run(s)")
     header = f"{'':30}{'HF datasets route':>20}"
     for workers in worker_counts:
         header += f"{f'workbench, {workers} proc':>20}{'ratio':>8}"
     print(header)
-    results = {w: (min(r, key=lambda x: x[0]["seconds"])[0], min(x[1] for x in r)) for w, r in wb_runs.items()}
+    results = {}
+    for workers, runs in wb_runs.items():
+        speed = [(r[0]["content_tokens"] / r[0]["seconds"]) / (h[0]["content_tokens"] / h[0]["seconds"]) for r, h in zip(runs, hf_runs)]
+        memory = [r[1] / h[1] for r, h in zip(runs, hf_runs)]
+        results[workers] = {
+            "seconds": median([r[0]["seconds"] for r in runs]),
+            "tokens": runs[0][0]["content_tokens"],
+            "peak": median([r[1] for r in runs]),
+            "sequences": runs[0][0]["sequences"],
+            "encoding": runs[0][0]["encoding"],
+            "speed_ratio": median(speed),
+            "memory_ratio": median(memory),
+            "speed_ratios": speed,
+        }
     rows = [
-        ("wall time (s)", f"{hf['seconds']:.1f}", lambda wb, peak: (f"{wb['seconds']:.1f}", f"{hf['seconds'] / wb['seconds']:.2f}x")),
-        ("corpus tokens", f"{hf['content_tokens']:,}", lambda wb, peak: (f"{wb['content_tokens']:,}", "")),
-        ("corpus tokens / s", f"{hf_rate:,.0f}", lambda wb, peak: (f"{wb['content_tokens'] / wb['seconds']:,.0f}", f"{wb['content_tokens'] / wb['seconds'] / hf_rate:.2f}x")),
-        ("peak RSS, process tree (MiB)", f"{hf_peak:.0f}", lambda wb, peak: (f"{peak:.0f}", f"{peak / hf_peak:.2f}x")),
-        ("sequences", f"{hf['sequences']:,}", lambda wb, peak: (f"{wb['sequences']:,}", "")),
+        ("wall time (s)", f"{hf_seconds:.1f}", lambda r: (f"{r['seconds']:.1f}", f"{hf_seconds / r['seconds']:.2f}x")),
+        ("corpus tokens", f"{hf_tokens:,}", lambda r: (f"{r['tokens']:,}", "")),
+        ("corpus tokens / s", f"{hf_rate:,.0f}", lambda r: (f"{r['tokens'] / r['seconds']:,.0f}", f"{r['speed_ratio']:.2f}x")),
+        ("peak RSS, process tree (MiB)", f"{hf_peak:.0f}", lambda r: (f"{r['peak']:.0f}", f"{r['memory_ratio']:.2f}x")),
+        ("sequences", f"{hf_runs[0][0]['sequences']:,}", lambda r: (f"{r['sequences']:,}", "")),
     ]
     for label, hf_value, ours in rows:
         line = f"{label:30}{hf_value:>20}"
         for workers in worker_counts:
-            value, ratio = ours(*results[workers])
+            value, ratio = ours(results[workers])
             line += f"{value:>20}{ratio:>8}"
         print(line)
+    print("(ratios of tokens/s and of peak memory: median of the per-repeat ratios)")
     for workers in worker_counts:
-        wb, peak = results[workers]
-        speed = wb["content_tokens"] / wb["seconds"] / hf_rate
-        print(f"workbench {workers} proc (encoding {wb['encoding']}): tokens/s ratio {speed:.2f} (target >= 3: {'met' if speed >= 3 else 'NOT met'}), "
-              f"peak memory ratio {peak / hf_peak:.2f} (target <= 0.5: {'met' if peak / hf_peak <= 0.5 else 'NOT met'})")
+        r = results[workers]
+        print(f"workbench {workers} proc (encoding {r['encoding']}): tokens/s ratio {r['speed_ratio']:.2f}"
+              f" (per repeat: {', '.join(f'{x:.2f}' for x in r['speed_ratios'])}; target >= 3: {'met' if r['speed_ratio'] >= 3 else 'NOT met'}),"
+              f" peak memory ratio {r['memory_ratio']:.2f} (target <= 0.5: {'met' if r['memory_ratio'] <= 0.5 else 'NOT met'})")
 
 
 if __name__ == "__main__":

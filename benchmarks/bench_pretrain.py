@@ -3,8 +3,10 @@
 workbench: ``workbench.training.loop.pretrain`` (the real loop: shard loader, per-sample seeded masking,
 forward/backward, AdamW, schedule, metrics) on the shipped French sample.
 transformers: ``CamembertForMaskedLM`` (the same architecture, exported config) fed the same sequences through
-``DataCollatorForLanguageModeling`` (padding + 80/10/10 masking), ``torch.optim.AdamW`` with the same groups
-and hyperparameters, the same linear schedule, in a plain loop.
+``DataCollatorForLanguageModeling`` (padding + 80/10/10 masking, the same 15% rate), ``torch.optim.AdamW`` with
+the same groups and hyperparameters (fused, as the Trainer's default), the same linear schedule and gradient
+clipping, in a plain loop. Dropout is on in both. The model has CamemBERT's 32,005-row vocabulary on both sides
+(``--vocab``; the sample tokenizer itself has 3,000 ids, which both sides' masking draws from).
 
 Both use one thread and run in alternating rounds (background load hits both alike); tokens/s counts real
 (non-padding) tokens per second of whole steps (data included); the median over steps is printed, with the
@@ -55,6 +57,8 @@ def configure(work: Path, args):
         f"trainer.global_batch_size={args.batch}", f"trainer.micro_batch_size={args.batch}",
         "trainer.log_every=1", "trainer.eval_every=0", "trainer.checkpoint_every=1000000", "hardware.num_threads=1",
     ]
+    if args.vocab:  # CamemBERT's embedding table (32,005 rows) over the small sample tokenizer's ids
+        overrides.append(f"model.vocab_size={args.vocab}")
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -83,7 +87,8 @@ def hf_round(cfg, tokenizer_path: Path, shards, steps: int):
     model = CamembertForMaskedLM(CamembertConfig(**hf_config))
     model.train()
     o = cfg.trainer.optimizer
-    optimizer = torch.optim.AdamW(parameter_groups(model, o.weight_decay), lr=o.lr, betas=tuple(o.betas), eps=o.eps, foreach=True)
+    # the transformers Trainer default (torch >= 2.8: adamw_torch_fused), the kernel build_optimizer picks on CPU too
+    optimizer = torch.optim.AdamW(parameter_groups(model, o.weight_decay), lr=o.lr, betas=tuple(o.betas), eps=o.eps, fused=True)
     scheduler = build_scheduler(optimizer, cfg.trainer.scheduler, steps + 1)
     collator = DataCollatorForLanguageModeling(hf_tokenizer, mlm=True, mlm_probability=cfg.trainer.objective.mlm_probability)
     loader = BatchLoader(shards.split("train"), cfg.trainer.micro_batch_size, seed=cfg.seed, pad_id=tokenizer.pad_id)
@@ -116,6 +121,8 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per round (one untimed step first)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--vocab", type=int, default=32005,
+                        help="model vocabulary rows, both sides (CamemBERT's 32,005); 0: the sample tokenizer's size")
     args = parser.parse_args()
     torch.set_num_threads(1)
     import logging
@@ -142,7 +149,8 @@ def main() -> None:
             hf_rates += rates
             hf_shares += shares
     ours, theirs = statistics.median(ours_rates), statistics.median(hf_rates)
-    print(f"camembert_{args.size}, batch {args.batch} x <= {args.seq} tokens (shipped French sample), 1 thread,"
+    vocab = f"vocab {args.vocab}" if args.vocab else "the sample tokenizer's vocab"
+    print(f"camembert_{args.size} ({vocab}), batch {args.batch} x <= {args.seq} tokens (shipped French sample), 1 thread,"
           f" {args.rounds} alternating rounds x {args.steps} steps, median per step")
     print(f"{'':<28}{'tokens/s':>12}{'(min - max)':>20}{'data share':>12}")
     for name, rates, shares in (("workbench pretrain loop", ours_rates, ours_shares), ("transformers plain loop", hf_rates, hf_shares)):

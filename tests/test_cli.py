@@ -45,6 +45,13 @@ def test_misspelled_override_names_the_key(repo_root, tmp_path):
     assert result.returncode != 0 and "max_stepz" in result.stderr
 
 
+def test_sequences_longer_than_the_position_table_fail_before_training(repo_root, tmp_path):
+    result = _run(repo_root, "train", "+model=camembert_tiny", "packing.max_seq_len=512", f"paths.runs={tmp_path}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "packing.max_seq_len=512 exceeds model.max_positions=128" in result.stderr
+    assert not (tmp_path / "default" / "model").exists()
+
+
 def test_missing_tokenizer_folder_tells_which_command_to_run(repo_root, tmp_path):
     result = _run(repo_root, "prepare", f"paths.tokenizers={tmp_path}/none", f"paths.shards={tmp_path}/shards",
                   f"paths.runs={tmp_path}/runs")

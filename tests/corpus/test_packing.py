@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workbench.corpus.packing import DocTokens, SpecialLayout, make_packer
+from workbench.corpus.packing import DocTokens, PackedBatch, SpecialLayout, make_packer
 
 CLS, SEP = 2, 3
 
@@ -182,3 +182,42 @@ def test_packer_state_restores_exactly(mode):
     assert len(out) == len(straight)
     for x, y in zip(out, straight):
         assert np.array_equal(x.ids, y.ids) and x.is_random_next == y.is_random_next and x.segment_start == y.segment_start
+
+
+@pytest.mark.parametrize("mode", ["full_sentences", "doc_sentences", "line_by_line", "stream", "sentence_pairs"])
+def test_chunk_interface_gives_the_sequences_of_feed(mode):
+    """prepare feeds documents as unit ranges of a chunk (feed_units) and takes the sequences in batches:
+    same sequences, in the same order, as feed() document by document; the returned counts are their tokens."""
+    rng = np.random.default_rng(8)
+    docs = _docs(8, n_docs=150, max_units=10, max_len=70)
+    # documents with empty units and empty documents, as prepare never sends but the packers must accept
+    docs[3] = DocTokens(3, docs[3].tokens, np.array([0, 0, *docs[3].bounds[1:].tolist(), docs[3].bounds[-1]]))
+    docs[4] = DocTokens(4, docs[4].tokens[:0], np.array([0, 0]))
+    layout = SpecialLayout(CLS, SEP, "roberta")
+    straight = _run(mode, docs, max_seq_len=64, family="roberta")
+    packer = make_packer(mode, layout, 64, 0.1, 0, 1000)
+    batches, i = [], 0
+    while i < len(docs):
+        group = docs[i : i + int(rng.integers(1, 12))]  # one chunk: its documents' tokens end to end
+        i += len(group)
+        tokens = np.concatenate([d.tokens for d in group])
+        bounds, doc_units, offset = [0], [0], 0
+        for d in group:
+            bounds.extend((np.asarray(d.bounds[1:]) + offset).tolist())
+            offset += len(d.tokens)
+            doc_units.append(len(bounds) - 1)
+        for d, first, end in zip(group, doc_units[:-1], doc_units[1:]):
+            before = packer.buffered_tokens
+            emitted = packer.feed_units(tokens, bounds, first, end, d.index)
+            assert emitted == packer.buffered_tokens - before
+        if rng.random() < 0.5:  # taken now or left for the next chunk: the order is kept either way
+            batches.append(packer.take())
+    batches.append(packer.take())
+    out = [p for batch in batches for p in batch.to_packed()] + packer.finish()
+    assert len(out) == len(straight) > 20
+    for x, y in zip(out, straight):
+        assert x.ids.tolist() == y.ids.tolist()
+        assert (x.is_random_next, x.segment_start) == (y.is_random_next, y.segment_start)
+    whole = PackedBatch.from_packed(straight)
+    assert whole.lengths.tolist() == [len(p.ids) for p in straight] and len(whole.ids) == sum(whole.lengths)
+    assert [p.ids.tolist() for p in whole.to_packed()] == [p.ids.tolist() for p in straight]

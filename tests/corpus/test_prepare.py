@@ -249,3 +249,23 @@ def test_multilingual_language_ids_and_smoothed_sampling(tmp_path, shared_data, 
     assert batch["langs"][:, 0].tolist() == [int(langs[i]) for i in batch["sample_ids"].tolist()]
     epoch = np.concatenate([loader.next_batch()["sample_ids"].numpy() for _ in range(loader.steps_per_epoch)])[: len(train)]
     assert abs((langs[epoch] == 1).mean() - (1 - q_fr)) < 0.01  # epoch composition follows q, not p
+
+
+@pytest.mark.parametrize("mode", ["full_sentences", "line_by_line"])
+def test_many_small_chunks_shared_between_processes_give_identical_shards(tmp_path, small_text, bert_tokenizer, monkeypatch, mode):
+    """Chunks of ~4 KB: dozens of chunks, parts closing inside chunks, and with a backlog of one chunk per
+    helper this process tokenizes many chunks itself (which ones depends on timing): the shards never change."""
+    from workbench.corpus import prepare as prepare_module
+
+    corpus = _corpus(str(small_text / "*.txt"))
+    packing = PackingConfig(mode=mode, max_seq_len=64, shard_tokens=7_000)
+    reference = prepare_corpus(corpus, packing, bert_tokenizer, tmp_path / "reference", seed=0, progress=False)
+    monkeypatch.setattr(prepare_module, "CHUNK_CHARS", 4096)
+    monkeypatch.setattr(prepare_module, "HELPER_BACKLOG", 1)
+    for workers in (1, 2, 3):
+        packing = PackingConfig(mode=mode, max_seq_len=64, shard_tokens=7_000, num_workers=workers)
+        out = tmp_path / f"w{workers}"
+        manifest = prepare_corpus(corpus, packing, bert_tokenizer, out, seed=0, progress=False)
+        assert _shard_bytes(out) == _shard_bytes(tmp_path / "reference")
+        assert manifest["counts"] == reference["counts"] and manifest["splits"] == reference["splits"]
+    assert len(reference["splits"]["train"]["shards"]) > 8

@@ -171,6 +171,7 @@ def test_pre_norm_flaubert_matches_transformers_math(tmp_path, transformers):
         def __getitem__(self, index):
             return None
 
+    torch.set_num_threads(2)
     config = dataclasses.replace(FAMILIES["flaubert"], norm_position="pre", final_norm=False)
     model = randomize_weights(PretrainingModel(config))
     export_to_transformers(model, tmp_path / "hf")
@@ -182,6 +183,8 @@ def test_pre_norm_flaubert_matches_transformers_math(tmp_path, transformers):
         theirs = hf(input_ids=ids, attention_mask=mask, cache=cache).logits
         ours = model.mlm_head(model.encoder(ids, mask))
     keep = mask.bool()
-    # logits reach ~50 here (no final norm): compare relative to their scale
+    # logits reach ~50 here (no final norm): compare relative to their scale. fp32 rounding of these large
+    # activations alone reaches 1e-5 on some small logits, and it depends on the summation order: the test pins
+    # it with 2 intra-op threads (set at the top; the root conftest restores the thread count afterwards).
     torch.testing.assert_close(ours[keep], theirs[keep], atol=1e-5, rtol=1e-5)
     roundtrip(model, tmp_path / "hf")

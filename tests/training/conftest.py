@@ -43,6 +43,7 @@ TINY_RUN = [
     "trainer.keep_last=10",
     "trainer.scheduler.warmup_steps=4",
     "hardware.num_threads=1",
+    "trainer.export_transformers=false",  # importing transformers costs seconds per run: tested in test_export.py
 ]
 
 
@@ -72,6 +73,13 @@ def cli_env() -> dict:
 def run_cli(args: List[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "workbench", *args], cwd=cwd, env=cli_env(),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_torchrun(args: List[str], cwd: Path, processes: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node=<processes> -m workbench <args>`` (gloo on CPU)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+               "-m", "workbench", *args]
+    return subprocess.run(command, cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from workbench.training.metrics_log import read_metrics
 
-from .conftest import TINY_RUN, cli_env, run_cli
+from .conftest import TINY_RUN, run_cli, run_torchrun
 
 # Dropout off: its masks come from each process's own RNG stream, so they cannot match a different split.
 # Everything else (masks seeded per sample, data order, loss normalized by the global masked count) must.
@@ -20,18 +16,12 @@ RUN = [*TINY_RUN, "model.dropout=0.0", "model.attention_dropout=0.0", "trainer.m
        "trainer.global_batch_size=16", "trainer.micro_batch_size=4", "trainer.eval_every=4", "run_name=ddp"]
 
 
-def _torchrun(args, cwd: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "workbench", *args]
-    return subprocess.run(command, cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=300)
-
-
 @pytest.mark.slow
 def test_two_processes_match_one_process_with_the_same_global_batch(sample_artifacts, tmp_path):
     single_runs, ddp_runs = tmp_path / "single", tmp_path / "ddp"
     single = run_cli(["train", *RUN, *sample_artifacts.paths(single_runs)], cwd=tmp_path)
     assert single.returncode == 0, single.stderr[-3000:]
-    ddp = _torchrun(["train", *RUN, *sample_artifacts.paths(ddp_runs), "hardware.devices=2", "hardware.strategy=ddp"], cwd=tmp_path)
+    ddp = run_torchrun(["train", *RUN, *sample_artifacts.paths(ddp_runs), "hardware.devices=2", "hardware.strategy=ddp"], cwd=tmp_path)
     assert ddp.returncode == 0, (ddp.stdout + ddp.stderr)[-3000:]
 
     one, two = read_metrics(single_runs / "ddp", "train"), read_metrics(ddp_runs / "ddp", "train")

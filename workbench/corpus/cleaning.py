@@ -13,9 +13,14 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from typing import List, MutableMapping, Optional, Tuple
+from functools import partial
+from itertools import repeat
+from typing import List, MutableMapping, Optional, Sequence, Tuple
+
+import numpy as np
 
 REPLACEMENT_CHAR = "\ufffd"
+NBSP = "\u00a0"
 
 # Reasons a line or document is dropped (keys of the manifest's ``dropped`` counts).
 EMPTY_LINE = "line_empty"  # had content, but nothing was left after cleaning (controls, invisible characters)
@@ -111,10 +116,63 @@ def clean_document(text: str, rules: CleaningRules, stats: Optional[MutableMappi
     return kept
 
 
+# --- the same, for many lines at once (what prepare's workers run) ------------------------------------------
+DROP_REASONS = (EMPTY_LINE, TOO_SHORT, TOO_LONG, UNDECODABLE, LOW_ALPHA)  # in the order drop_reason checks them
+KEPT, SEPARATOR = 0, -1  # line codes besides 1 + index in DROP_REASONS
+
+
+def clean_lines(lines: Sequence[str], normalization: str) -> List[str]:
+    """``clean_line`` of every line. A line that is clean once its no-break spaces are plain spaces and its
+    ends stripped of spaces (normalized, printable: no control, format or other non-ASCII space character;
+    no double space) is what ``clean_line`` returns: a no-break space and a space are both starters that never
+    compose, ``str.split`` treats them alike and NFKC maps one to the other; stripping spaces changes no
+    normalization. Such lines, the vast majority, are recognised by C-level scans without a Python call
+    each; the others go through ``clean_line``."""
+    n = len(lines)
+    out = list(lines)
+    # no-break spaces (French typography puts one before ; : ! ? and inside « »): a line whose only
+    # non-printable characters they are cleans to the line with plain spaces, when that is clean
+    for i in np.flatnonzero(np.fromiter(map(str.__contains__, lines, repeat(NBSP)), dtype=bool, count=n)).tolist():
+        out[i] = out[i].replace(NBSP, " ")
+    out = list(map(str.strip, out, repeat(" ")))  # for a printable line, what clean_line strips
+    clean = np.fromiter(map(str.isprintable, out), dtype=bool, count=n)
+    if normalization != "none":
+        clean &= np.fromiter(map(partial(unicodedata.is_normalized, normalization), out), dtype=bool, count=n)
+    clean &= ~np.fromiter(map(str.__contains__, out, repeat("  ")), dtype=bool, count=n)
+    for i in np.flatnonzero(~clean).tolist():
+        out[i] = clean_line(lines[i], normalization)
+    return out
+
+
+def line_codes(cleaned: Sequence[str], raw: Sequence[str], rules: CleaningRules) -> np.ndarray:
+    """Per cleaned line: ``KEPT``, ``SEPARATOR`` (blank: structure, not dropped content, not counted) or
+    1 + the index in ``DROP_REASONS`` of the reason ``drop_reason`` gives."""
+    n = len(cleaned)
+    lengths = np.fromiter(map(len, cleaned), dtype=np.int64, count=n)
+    codes = np.zeros(n, dtype=np.int8)
+    for i in np.flatnonzero(lengths == 0).tolist():
+        codes[i] = SEPARATOR if not raw[i].strip() else 1 + DROP_REASONS.index(EMPTY_LINE)
+    codes[(codes == KEPT) & (lengths < rules.min_chars)] = 1 + DROP_REASONS.index(TOO_SHORT)
+    codes[(codes == KEPT) & (lengths > rules.max_chars)] = 1 + DROP_REASONS.index(TOO_LONG)
+    if rules.skip_undecodable:
+        bad = np.fromiter(map(str.__contains__, cleaned, repeat(REPLACEMENT_CHAR)), dtype=bool, count=n)
+        codes[(codes == KEPT) & bad] = 1 + DROP_REASONS.index(UNDECODABLE)
+    if rules.min_alpha_fraction > 0.0:
+        for i in np.flatnonzero(codes == KEPT).tolist():
+            if alpha_fraction(cleaned[i]) < rules.min_alpha_fraction:
+                codes[i] = 1 + DROP_REASONS.index(LOW_ALPHA)
+    return codes
+
+
+def text_hash(text: str) -> int:
+    """64-bit content hash of a cleaned document given as its lines joined by newlines."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
 def document_hash(lines: List[str]) -> int:
     """64-bit content hash of a cleaned document (dedup identity and train/valid assignment)."""
-    digest = hashlib.blake2b("\n".join(lines).encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
+    return text_hash("\n".join(lines))
 
 
 def is_validation(doc_hash: int, fraction: float) -> bool:
@@ -124,6 +182,21 @@ def is_validation(doc_hash: int, fraction: float) -> bool:
     # A different 64-bit mix than the raw hash so that the dedup table and the split are independent.
     mixed = (doc_hash * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & 0xFFFFFFFFFFFFFFFF
     return mixed < int(fraction * 2**64)
+
+
+_MIX_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+_MIX_INCREMENT = np.uint64(0x632BE59BD9B4E019)
+
+
+def validation_mask(hashes: np.ndarray, fraction: float) -> np.ndarray:
+    """``is_validation`` of many hashes at once (same arithmetic modulo 2**64, in numpy)."""
+    hashes = np.asarray(hashes, dtype=np.uint64)
+    if fraction <= 0.0:
+        return np.zeros(len(hashes), dtype=bool)
+    threshold = int(fraction * 2**64)
+    if threshold >= 2**64:
+        return np.ones(len(hashes), dtype=bool)
+    return hashes * _MIX_MULTIPLIER + _MIX_INCREMENT < np.uint64(threshold)  # uint64 arrays wrap silently
 
 
 def split_counts(stats: Counter) -> Tuple[dict, dict]:

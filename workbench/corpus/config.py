@@ -70,7 +70,7 @@ class PackingConfig:
     num_workers: int = 1  # tokenization processes; output is identical whatever the number
     # --- added by the corpus module ---
     random_next_pool: int = 20_000  # sentence_pairs: recent sentences the random "next" segment is drawn from
-    word_cache_entries: int = 1 << 17  # words whose ids each tokenizing process keeps (memory cap, ~150 B each);
+    word_cache_entries: int = 1 << 18  # words whose ids each tokenizing process keeps (memory cap, ~150 B each);
     # speed only: the output does not depend on it (nor on num_workers)
 
     def __post_init__(self) -> None:

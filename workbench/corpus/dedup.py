@@ -13,6 +13,17 @@ from typing import Iterable
 import numpy as np
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (a sort and one comparison pass: cheaper than ``np.unique`` here)."""
+    values = np.sort(np.asarray(values, dtype=np.uint64))
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
+
+
 class HashTable64:
     def __init__(self, pending_limit: int = 1 << 13) -> None:
         self.pending: set = set()
@@ -35,6 +46,9 @@ class HashTable64:
     def add(self, value: int) -> None:
         self.pending.add(value)
 
+    def add_many(self, values: np.ndarray) -> None:
+        self.pending.update(np.asarray(values, dtype=np.uint64).tolist())
+
     def settle(self) -> None:
         """Merge the recent hashes into the sorted array when there are enough of them (call between batches)."""
         # geometric: a merge copies the sorted array, so merge after len/16 new hashes (amortised O(1) per
@@ -50,10 +64,24 @@ class HashTable64:
         positions = np.minimum(np.searchsorted(frozen, values), len(frozen) - 1)
         return frozen[positions] == values
 
+    def first_seen(self, values: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Mask of the ``candidates`` whose hash is neither in the table nor at an earlier candidate of
+        ``values``: the documents an in-order pass would keep. Adds nothing (see ``add_many``)."""
+        values = np.asarray(values, dtype=np.uint64)
+        fresh = candidates & ~self.contains_settled(values)
+        if self.pending:
+            pending = self.pending
+            fresh &= ~np.fromiter(map(pending.__contains__, values.tolist()), dtype=bool, count=len(values))
+        positions = np.flatnonzero(fresh)
+        _, first = np.unique(values[positions], return_index=True)  # index of the first occurrence of each
+        out = np.zeros(len(values), dtype=bool)
+        out[positions[first]] = True
+        return out
+
     def _merge(self) -> None:
         if self.pending:
             fresh = np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending))
-            self.frozen = np.union1d(self.frozen, fresh)
+            self.frozen = sorted_unique(np.concatenate((self.frozen, fresh)))
             self.pending = set()
 
     def to_array(self) -> np.ndarray:
@@ -61,10 +89,10 @@ class HashTable64:
         if not self.pending:
             return self.frozen.copy()
         fresh = np.fromiter(self.pending, dtype=np.uint64, count=len(self.pending))
-        return np.union1d(self.frozen, fresh)
+        return sorted_unique(np.concatenate((self.frozen, fresh)))
 
     @classmethod
     def from_array(cls, values: Iterable[int] | np.ndarray) -> "HashTable64":
         table = cls()
-        table.frozen = np.unique(np.asarray(values, dtype=np.uint64))
+        table.frozen = sorted_unique(np.asarray(values, dtype=np.uint64))
         return table

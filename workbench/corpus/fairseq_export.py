@@ -11,8 +11,12 @@ text followed by ``</s>`` and ``masked_lm`` prepends ``<s>`` to each block, so w
 ``--sample-break-mode eos`` (or ``complete``) and ``--tokens-per-sample`` >= the shard set's
 ``max_seq_len``, fairseq trains on exactly the stored sequences. Index layout (fairseq
 ``MMapIndexedDataset.Index``): magic ``MMIDIDX\\0\\0``, version ``<Q`` 1, dtype code ``<B``, item count
-``<Q``, int32 sizes, int64 byte pointers. Token dtype: uint16 below 65500 symbols, else int32 (what
-``best_fitting_int_dtype`` picks in every fairseq release).
+``<Q``, int32 sizes, int64 byte pointers. Token dtype: uint16 below 65500 symbols (what
+``best_fitting_int_dtype`` picks), else int32 (dtype code 4, which every fairseq release reads; the uint32
+code 9 of recent releases is unknown to older ones).
+
+``workbench.interop.fairseq_dataset.import_fairseq_dataset`` reads such a folder (or one written by
+fairseq-preprocess) back into a shard set; the manifest's ``packing`` lets it restore the same sequences.
 """
 
 from __future__ import annotations
@@ -119,6 +123,7 @@ def export_fairseq(shards: ShardSet, tokenizer: Tokenizer, out_dir: str | Path) 
         format="fairseq-mmap",
         dtype=str(dtype),
         dictionary_size=size,
+        packing={"mode": shards.mode, "max_seq_len": shards.max_seq_len},
         splits=splits,
         usage=(
             "fairseq-train <dir> --task masked_lm --sample-break-mode eos"

@@ -50,6 +50,40 @@ class Packed:
     is_random_next: int = -1  # sentence_pairs: 1 when B is a random segment, 0 when it is the true next
 
 
+@dataclass(slots=True)
+class PackedBatch:
+    """Consecutive packed sequences as one array: what a shard writer appends in one call."""
+
+    ids: np.ndarray  # the sequences one after the other, special tokens included
+    lengths: np.ndarray  # int64 [n] tokens per sequence
+    segment_starts: Optional[np.ndarray] = None  # sentence_pairs: Packed.segment_start per sequence
+    is_random_next: Optional[np.ndarray] = None  # sentence_pairs: Packed.is_random_next per sequence
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @classmethod
+    def from_packed(cls, packed: Sequence[Packed]) -> "PackedBatch":
+        if not packed:
+            return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        return cls(
+            np.concatenate([p.ids for p in packed]),
+            np.fromiter((len(p.ids) for p in packed), dtype=np.int64, count=len(packed)),
+            np.fromiter((p.segment_start for p in packed), dtype=np.int64, count=len(packed)),
+            np.fromiter((p.is_random_next for p in packed), dtype=np.int64, count=len(packed)),
+        )
+
+    def to_packed(self) -> List[Packed]:
+        ends = np.cumsum(self.lengths).tolist()
+        starts = [0] + ends[:-1]
+        if self.segment_starts is None or self.is_random_next is None:
+            return [Packed(self.ids[a:b]) for a, b in zip(starts, ends)]
+        return [
+            Packed(self.ids[a:b], int(s), int(r))
+            for a, b, s, r in zip(starts, ends, self.segment_starts.tolist(), self.is_random_next.tolist())
+        ]
+
+
 @dataclass(frozen=True)
 class SpecialLayout:
     """The family's special tokens around one or two segments (same ids as ``Tokenizer.build_inputs``)."""
@@ -91,9 +125,36 @@ class Packer:
         self.layout = layout
         self.max_seq_len = max_seq_len
         self.stats: Counter = Counter()
+        self._buffer: List[Packed] = []
+        self._buffered_tokens = 0
 
     def feed(self, doc: DocTokens) -> List[Packed]:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def feed_units(self, tokens: np.ndarray, bounds: List[int], first_unit: int, end_unit: int, index: int) -> int:
+        """Feed the document made of units ``first_unit``..``end_unit - 1`` of a chunk (``tokens``, unit
+        offsets ``bounds``) and keep its sequences until ``take``; returns the tokens they hold. Same
+        sequences as ``feed`` (the chunk pipeline of ``prepare`` uses this, without per-sequence objects
+        where a packer overrides it)."""
+        packed = self.feed(DocTokens(index, tokens, bounds[first_unit : end_unit + 1]))
+        if not packed:
+            return 0
+        self._buffer.extend(packed)
+        emitted = sum(len(p.ids) for p in packed)
+        self._buffered_tokens += emitted
+        return emitted
+
+    @property
+    def buffered_tokens(self) -> int:
+        """Tokens of the sequences fed through ``feed_units`` and not taken yet."""
+        return self._buffered_tokens
+
+    def take(self) -> PackedBatch:
+        """The sequences kept by ``feed_units`` since the last call, in order."""
+        batch = PackedBatch.from_packed(self._buffer)
+        self._buffer = []
+        self._buffered_tokens = 0
+        return batch
 
     def finish(self) -> List[Packed]:
         return []
@@ -114,12 +175,20 @@ class SentencePacker(Packer):
         self.cross_documents = cross_documents
         self._cls = np.array([layout.cls_id], dtype=np.int64)
         self._sep = np.array([layout.sep_id], dtype=np.int64)
-        self.pending: List[np.ndarray] = []
+        self.pending: List[np.ndarray] = []  # pieces of the open sequence (content and separators)
         self.pending_len = 0
+        # finished sequences not taken yet: their pieces ([CLS], content..., [SEP]) and lengths
+        self._out: List[np.ndarray] = []
+        self._out_lengths: List[int] = []
 
-    def _flush(self, out: List[Packed]) -> None:
+    def _flush(self) -> None:
         if self.pending_len:
-            out.append(Packed(np.concatenate([self._cls, *self.pending, self._sep])))
+            out = self._out
+            out.append(self._cls)
+            out += self.pending
+            out.append(self._sep)
+            self._out_lengths.append(self.pending_len + 2)
+            self._buffered_tokens += self.pending_len + 2
         self.pending = []
         self.pending_len = 0
 
@@ -127,48 +196,69 @@ class SentencePacker(Packer):
         self.pending.append(piece)
         self.pending_len += len(piece)
 
-    def feed(self, doc: DocTokens) -> List[Packed]:
-        out: List[Packed] = []
-        tokens, capacity = doc.tokens, self.capacity
-        bounds = doc.bounds.tolist() if isinstance(doc.bounds, np.ndarray) else doc.bounds
-        first = True
-        # consecutive sentences of this document that go to the same sequence are one slice [open_start, open_end)
-        open_start = open_end = -1
-        for u in range(len(bounds) - 1):
-            start, end = bounds[u], bounds[u + 1]
-            length = end - start
-            if length == 0:
-                continue
-            pending = self.pending_len + (open_end - open_start if open_start >= 0 else 0)
-            need = length + (1 if first and pending else 0)  # separator before a new document
-            if pending + need > capacity:
-                if open_start >= 0:
-                    self._add(tokens[open_start:open_end])
-                    open_start = -1
-                self._flush(out)
-                pending = 0
-            if first and pending:
-                self._add(self._sep)
-            first = False
-            if length > capacity:  # a sentence longer than a sequence: consecutive full pieces
-                self.stats["sentences_split"] += 1
-                while end - start > capacity:
-                    self._add(tokens[start : start + capacity])
-                    self._flush(out)
-                    start += capacity
-            if open_start < 0:
-                open_start = start
-            open_end = end
-        if open_start >= 0:
-            self._add(tokens[open_start:open_end])
+    def feed_units(self, tokens: np.ndarray, bounds: List[int], first_unit: int, end_unit: int, index: int) -> int:
+        before = self._buffered_tokens
+        capacity = self.capacity
+        doc_start, doc_end = bounds[first_unit], bounds[end_unit]
+        if doc_end - doc_start + (self.pending_len + 1 if self.pending_len else 0) <= capacity:
+            # the whole document joins the open sequence: what the loop below does when no sentence
+            # needs a new sequence (one separator first when the sequence is not empty)
+            if doc_end > doc_start:
+                if self.pending_len:
+                    self._add(self._sep)
+                self._add(tokens[doc_start:doc_end])
+        else:
+            first = True
+            # consecutive sentences of this document that go to the same sequence are one slice [open_start, open_end)
+            open_start = open_end = -1
+            for u in range(first_unit, end_unit):
+                start, end = bounds[u], bounds[u + 1]
+                length = end - start
+                if length == 0:
+                    continue
+                pending = self.pending_len + (open_end - open_start if open_start >= 0 else 0)
+                need = length + (1 if first and pending else 0)  # separator before a new document
+                if pending + need > capacity:
+                    if open_start >= 0:
+                        self._add(tokens[open_start:open_end])
+                        open_start = -1
+                    self._flush()
+                    pending = 0
+                if first and pending:
+                    self._add(self._sep)
+                first = False
+                if length > capacity:  # a sentence longer than a sequence: consecutive full pieces
+                    self.stats["sentences_split"] += 1
+                    while end - start > capacity:
+                        self._add(tokens[start : start + capacity])
+                        self._flush()
+                        start += capacity
+                if open_start < 0:
+                    open_start = start
+                open_end = end
+            if open_start >= 0:
+                self._add(tokens[open_start:open_end])
         if not self.cross_documents:
-            self._flush(out)
-        return out
+            self._flush()
+        return self._buffered_tokens - before
+
+    def feed(self, doc: DocTokens) -> List[Packed]:
+        bounds = doc.bounds.tolist() if isinstance(doc.bounds, np.ndarray) else list(doc.bounds)
+        self.feed_units(doc.tokens, bounds, 0, len(bounds) - 1, doc.index)
+        return self.take().to_packed()
+
+    def take(self) -> PackedBatch:
+        if not self._out_lengths:
+            return PackedBatch(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        batch = PackedBatch(np.concatenate(self._out), np.array(self._out_lengths, dtype=np.int64))
+        self._out = []
+        self._out_lengths = []
+        self._buffered_tokens = 0
+        return batch
 
     def finish(self) -> List[Packed]:
-        out: List[Packed] = []
-        self._flush(out)
-        return out
+        self._flush()
+        return self.take().to_packed()
 
     def state(self) -> Dict:
         pending = np.concatenate(self.pending) if self.pending else np.zeros(0, dtype=np.int64)

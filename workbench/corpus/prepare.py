@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import multiprocessing
+from multiprocessing.pool import AsyncResult
 import os
 import pickle
 from collections import Counter, deque
@@ -39,21 +40,21 @@ from workbench.corpus.cleaning import (
     DUPLICATE_DOCUMENT,
     EMPTY_DOCUMENT,
     CleaningRules,
-    is_validation,
     split_counts,
+    validation_mask,
 )
 from workbench.corpus.config import CorpusConfig, PackingConfig
 from workbench.corpus.dedup import HashTable64
 from workbench.corpus.mixing import smoothed_probabilities
-from workbench.corpus.packing import SENTENCE_MODES, DocTokens, Packer, SpecialLayout, make_packer
+from workbench.corpus.packing import SENTENCE_MODES, PackedBatch, Packer, SpecialLayout, make_packer
 from workbench.corpus.reading import check_sources, corpus_languages, iter_raw_chunks
 from workbench.corpus.shards import MANIFEST, SPLITS, ShardWriter, token_dtype
 from workbench.corpus.tokenize_docs import (
-    DocResult,
-    RawDoc,
+    ChunkResult,
+    RawChunk,
     WorkSettings,
     init_worker,
-    process_documents,
+    process_chunk,
     process_in_worker,
 )
 from workbench.corpus.word_cache import UnitEncoder, word_decomposable
@@ -64,6 +65,7 @@ FORMAT_VERSION = 1
 STATE_FILE = "progress.state.pkl"  # the commit record of finished parts
 PROGRESS_FILE = "progress.json"  # human-readable mirror of the state
 CHUNK_CHARS = 1 << 18  # characters of raw text per unit of work sent to a worker (bounds transient memory)
+HELPER_BACKLOG = 3  # chunks queued per helper process before this process tokenizes one itself
 
 
 class PrepareError(ValueError):
@@ -170,6 +172,10 @@ class _Preparation:
         self.part = 0
         self.records: Dict[str, List[Dict]] = {split: [] for split in SPLITS}
         self.writers: Dict[str, ShardWriter] = {}
+        self.pending_tokens: Dict[str, int] = {split: 0 for split in SPLITS}
+        # per split, the packer whose sequences were fed last and are not in the shard yet (sequences go to
+        # the shard in the order documents produced them, also when languages alternate)
+        self.emitters: Dict[str, Optional[Tuple[str, int]]] = {split: None for split in SPLITS}
         self.progress_bar = None
 
     # -- state ---------------------------------------------------------------------------------------------
@@ -212,6 +218,7 @@ class _Preparation:
     # -- parts ---------------------------------------------------------------------------------------------
     def _open_writers(self) -> None:
         self.writers = {split: ShardWriter(self.out_dir, split, self.part, self.dtype, self.extras) for split in SPLITS}
+        self.pending_tokens.update({split: 0 for split in SPLITS})  # tokens of each split's shard, written or not
 
     def _close_part(self) -> None:
         for split, writer in self.writers.items():
@@ -229,58 +236,109 @@ class _Preparation:
         self.writers = {}
 
     # -- consuming results ---------------------------------------------------------------------------------
-    def _emit(self, split: str, lang: int, packed_list) -> None:
-        if not packed_list:
-            return
-        writer = self.writers[split]
-        for packed in packed_list:
-            writer.add(packed, lang)
-        self.lang_sequences[split][lang] += len(packed_list)
+    def _drain(self, key: Tuple[str, int]) -> None:
+        """Move the sequences packer ``key`` holds into its split's shard."""
+        batch = self.packers[key].take()
+        if len(batch):
+            split, lang = key
+            self.writers[split].add_batch(batch, lang)
+            self.lang_sequences[split][lang] += len(batch)
 
-    def feed(self, results: List[DocResult]) -> None:
-        """Consume the results of one chunk, in input order (dedup, split, packing, shard parts)."""
+    def _drain_all(self) -> None:
+        for split, key in self.emitters.items():
+            if key is not None:
+                self._drain(key)
+                self.emitters[split] = None
+
+    def _account(self, chunk: ChunkResult, a: int, b: int, marks: Dict[str, np.ndarray]) -> None:
+        """Add the counts of documents ``a``..``b - 1`` of ``chunk`` (all consumed) to the run's counters."""
+        if b <= a:
+            return
         counts = self.counts
-        dedup = self.corpus.dedup
-        seen = self.seen
-        if dedup:
-            seen.settle()  # merges only here, so the batch membership below stays valid for the chunk
-            hashes = np.fromiter((r.doc_hash or 0 for r in results), dtype=np.uint64, count=len(results))
-            settled = seen.contains_settled(hashes).tolist()
-        fraction = self.corpus.validation_fraction
-        split_counts = self.split_counts
-        packers = self.packers
-        shard_tokens = self.packing.shard_tokens
-        for position, result in enumerate(results):
-            if result.stats:
-                for key, value in result.stats.items():
+        counts["lines_kept"] += int(chunk.lines_kept[a:b].sum())
+        counts["documents_read"] += b - a
+        for position, stats in chunk.stats.items():
+            if a <= position < b:
+                for key, value in stats.items():
                     counts[key] += value
-            counts["lines_kept"] += result.lines_kept
-            counts["documents_read"] += 1
-            self.docs_consumed = result.index + 1
-            if self.progress_bar is not None and not self.docs_consumed % 1000:
-                self.progress_bar.update(1000)
-            doc_hash = result.doc_hash
-            if doc_hash is None or result.n_tokens == 0:
-                counts[EMPTY_DOCUMENT] += 1
+        for key, mask in ((EMPTY_DOCUMENT, marks["empty"]), (DUPLICATE_DOCUMENT, marks["duplicate"])):
+            number = int(mask[a:b].sum())
+            if number:
+                counts[key] += number
+        kept = marks["kept"][a:b]
+        n_kept = int(kept.sum())
+        if n_kept:
+            counts["documents_kept"] += n_kept
+            train = kept & ~marks["valid"][a:b]
+            n_train = int(train.sum())
+            if n_train:
+                self.split_counts["train"]["documents"] += n_train
+                sources = chunk.source_ids[a:b][train]
+                tokens = marks["doc_tokens"][a:b][train]
+                for source in np.unique(sources).tolist():
+                    self.source_tokens[source] += int(tokens[sources == source].sum())
+            if n_kept > n_train:
+                self.split_counts["valid"]["documents"] += n_kept - n_train
+            if self.corpus.dedup:
+                self.seen.add_many(chunk.hashes[a:b][kept])
+        before = self.docs_consumed
+        self.docs_consumed = chunk.first_index + b
+        if self.progress_bar is not None:
+            self.progress_bar.update(self.docs_consumed // 1000 * 1000 - before // 1000 * 1000)
+
+    def feed(self, chunk: ChunkResult) -> None:
+        """Consume the results of one chunk, in input order (dedup, split, packing, shard parts).
+
+        Dedup, the train/valid split and the counters are computed for the whole chunk with numpy; only
+        the packing runs document by document. A shard part closes after the document that fills a train
+        or valid shard, exactly as if documents came one at a time (so a resumed run, whose chunks start
+        elsewhere, writes the same bytes)."""
+        n = len(chunk)
+        if n == 0:
+            return
+        doc_tokens = chunk.doc_tokens()
+        empty = (chunk.lines_kept == 0) | (doc_tokens == 0)
+        if self.corpus.dedup:
+            self.seen.settle()
+            kept = self.seen.first_seen(chunk.hashes, ~empty)
+            duplicate = ~empty & ~kept
+        else:
+            kept = ~empty
+            duplicate = np.zeros(n, dtype=bool)
+        valid = validation_mask(chunk.hashes, self.corpus.validation_fraction)
+        marks = {"empty": empty, "duplicate": duplicate, "kept": kept, "valid": valid, "doc_tokens": doc_tokens}
+        positions = np.flatnonzero(kept)
+        tokens = chunk.tokens
+        bounds = chunk.unit_bounds.tolist()
+        doc_units = chunk.doc_units.tolist()
+        first_index = chunk.first_index
+        packers = self.packers
+        emitters = self.emitters
+        pending_tokens = self.pending_tokens
+        shard_tokens = self.packing.shard_tokens
+        done = 0
+        for position, is_valid, lang in zip(positions.tolist(), valid[positions].tolist(), chunk.lang_ids[positions].tolist()):
+            split = "valid" if is_valid else "train"
+            key = (split, lang)
+            emitted = packers[key].feed_units(tokens, bounds, doc_units[position], doc_units[position + 1], first_index + position)
+            if not emitted:
                 continue
-            if dedup:
-                if settled[position] or doc_hash in seen.pending:
-                    counts[DUPLICATE_DOCUMENT] += 1
-                    continue
-                seen.add(doc_hash)
-            split = "valid" if is_validation(doc_hash, fraction) else "train"
-            counts["documents_kept"] += 1
-            split_counts[split]["documents"] += 1
-            if split == "train":
-                self.source_tokens[result.source_id] += result.n_tokens
-            packed = packers[(split, result.lang_id)].feed(DocTokens(result.index, result.tokens, result.bounds))
-            if packed:
-                self._emit(split, result.lang_id, packed)
-            if self.writers[split].tokens >= shard_tokens:  # only this split's shard grew
+            previous = emitters[split]
+            if previous != key:  # another language packed into this split since: its sequences come first
+                if previous is not None:
+                    self._drain(previous)
+                emitters[split] = key
+            pending_tokens[split] += emitted
+            if pending_tokens[split] >= shard_tokens:  # only this split's shard grew
+                self._account(chunk, done, position + 1, marks)
+                done = position + 1
+                self._drain_all()
                 self._close_part()
                 self._open_writers()
+        self._account(chunk, done, n, marks)
+        self._drain_all()  # releases the chunk's arrays
 
-    def _results(self, chunks: Iterator[List[RawDoc]]) -> Iterator[List[DocResult]]:
+    def _results(self, chunks: Iterator[RawChunk]) -> Iterator[ChunkResult]:
         settings = WorkSettings(
             CleaningRules(
                 normalization=self.corpus.normalization,
@@ -297,39 +355,39 @@ class _Preparation:
         if workers == 1:
             with _single_threaded_tokenizers():
                 for chunk in chunks:
-                    yield process_documents(chunk, settings, encoder)
+                    yield process_chunk(chunk, settings, encoder)
             return
-        # num_workers processes tokenize: this one and num_workers - 1 helpers. This process also packs and
-        # writes, so it takes one chunk in 2 * num_workers and the helpers the others; results are
-        # consumed in input order, so the output does not depend on who processed what.
+        # num_workers processes tokenize: this one and num_workers - 1 helpers. Each helper keeps up to
+        # HELPER_BACKLOG chunks queued; when all are that busy, this process (which also packs and writes)
+        # processes the next chunk itself, so the load balances whatever the cost of packing. Results are
+        # consumed in input order and depend on the chunk alone: who processed what never shows.
         # fork: works from any script (spawn would need a __main__ guard); tokenizers turns its thread pool
         # off in forked children, which is what one-process-per-core wants anyway
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
         helpers = workers - 1
-        cycle = 2 * workers  # this process packs and writes too: it takes one chunk in 2 * num_workers
+        backlog = HELPER_BACKLOG * helpers
+        read_ahead = 2 * backlog + 2  # chunks in memory at most: bounded whatever the corpus size
         with _single_threaded_tokenizers():
             pool = context.Pool(helpers, initializer=init_worker, initargs=(settings, self.tokenizer))
             try:
-                queue: Deque = deque()  # (chunk to process here, None) or (None, async result of a helper)
-                for number, chunk in enumerate(chunks):
-                    if number % cycle == 0:
-                        queue.append((chunk, None))
+                queue: Deque = deque()  # ChunkResult (processed here) or AsyncResult (a helper's), input order
+                for chunk in chunks:
+                    busy = sum(1 for item in queue if isinstance(item, AsyncResult) and not item.ready())
+                    if busy < backlog:
+                        queue.append(pool.apply_async(process_in_worker, (chunk,)))
                     else:
-                        queue.append((None, pool.apply_async(process_in_worker, (chunk,))))
-                    while len(queue) >= 2 * cycle:  # bounded read-ahead: memory does not grow with the corpus
-                        yield self._take(queue.popleft(), settings, encoder)
+                        queue.append(process_chunk(chunk, settings, encoder))
+                    while queue and (len(queue) >= read_ahead or not isinstance(queue[0], AsyncResult) or queue[0].ready()):
+                        head = queue.popleft()
+                        yield head.get() if isinstance(head, AsyncResult) else head
                 while queue:
-                    yield self._take(queue.popleft(), settings, encoder)
+                    head = queue.popleft()
+                    yield head.get() if isinstance(head, AsyncResult) else head
                 pool.close()
             finally:
                 pool.terminate()
                 pool.join()
-
-    @staticmethod
-    def _take(item, settings: WorkSettings, encoder: UnitEncoder) -> List[DocResult]:
-        chunk, pending = item
-        return process_documents(chunk, settings, encoder) if pending is None else pending.get()
 
     def run(self, progress: bool) -> None:
         chunks = iter_raw_chunks(self.corpus, self.docs_consumed, CHUNK_CHARS)
@@ -342,7 +400,10 @@ class _Preparation:
             for results in self._results(chunks):
                 self.feed(results)
             for (split, lang), packer in sorted(self.packers.items()):
-                self._emit(split, lang, packer.finish())
+                batch = PackedBatch.from_packed(packer.finish())
+                if len(batch):
+                    self.writers[split].add_batch(batch, lang)
+                    self.lang_sequences[split][lang] += len(batch)
             self._close_part()
         except BaseException:
             self._abort_writers()

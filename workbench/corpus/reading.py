@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from itertools import compress
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
+import numpy as np
+
 from workbench.corpus.config import CorpusConfig, SourceConfig
-from workbench.corpus.tokenize_docs import RawDoc
-from workbench.text.sources import SourceError, iter_source_documents, open_binary, resolve_files
+from workbench.corpus.tokenize_docs import RawChunk, RawDoc
+from workbench.text.sources import SourceError, iter_file_line_blocks, iter_source_documents, resolve_files
 
 
 def corpus_languages(corpus: CorpusConfig) -> List[str]:
@@ -52,74 +55,30 @@ def iter_raw_documents(corpus: CorpusConfig) -> Iterator[RawDoc]:
             index += 1
 
 
-# ------------------------------------------------------------------------------------------------ fast path
-BLOCK_BYTES = 1 << 18  # 256 KiB: the transient text of one block stays small
+DocumentBatch = Tuple[List[str], Optional[List[int]]]  # texts, undecodable lines of each (None: all 0)
+BATCH_DOCUMENTS = 1024  # documents per batch for sources read one document at a time
 
 
-def _decode_block(block: bytes) -> Tuple[List[str], Optional[List[int]]]:
-    """Lines of a block of whole lines (same as decoding line by line: bad bytes replaced, flagged per line)."""
-    try:
-        text = block.decode("utf-8")
-        flags = None
-        lines = text.split("\n")
-    except UnicodeDecodeError:
-        lines, flags = [], []
-        for raw in block.split(b"\n"):
-            try:
-                lines.append(raw.decode("utf-8"))
-                flags.append(0)
-            except UnicodeDecodeError:
-                lines.append(raw.decode("utf-8", errors="replace"))
-                flags.append(1)
-    if block.endswith(b"\n"):  # the empty string after the last newline is not a line
-        lines.pop()
-        if flags is not None:
-            flags.pop()
-    if b"\r" in block:
-        lines = [line.rstrip("\r\n") for line in lines]
-    return lines, flags
-
-
-def iter_file_line_blocks(path: Path) -> Iterator[Tuple[List[str], Optional[List[int]]]]:
-    """The lines of a (possibly compressed) text file in blocks of about 256 KiB: ``(lines, undecodable flags)``.
-
-    Same lines as ``workbench.text.sources.iter_file_lines`` (split on b"\\n", trailing "\\r" removed, bytes
-    that are not UTF-8 replaced), without a Python generator step per line.
-    """
-    try:
-        handle = open_binary(path)
-    except FileNotFoundError:
-        raise SourceError(f"corpus file {str(path)!r} does not exist") from None
-    with handle:
-        rest = b""
-        while True:
-            data = handle.read(BLOCK_BYTES)
-            if not data:
-                break
-            data = rest + data
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                rest = data
-                continue
-            rest = data[cut + 1 :]
-            yield _decode_block(data[: cut + 1])
-        if rest:
-            yield _decode_block(rest)
+def _batched(documents: Iterator[Tuple[str, int]]) -> Iterator[DocumentBatch]:
+    texts: List[str] = []
+    bad: List[int] = []
+    for text, undecodable in documents:
+        texts.append(text)
+        bad.append(undecodable)
+        if len(texts) >= BATCH_DOCUMENTS:
+            yield texts, bad
+            texts, bad = [], []
+    if texts:
+        yield texts, bad
 
 
 def _iter_text_documents(source: SourceConfig, boundary: str) -> Iterator[Tuple[str, int]]:
-    """(text, undecodable lines) of the documents of a plain-text source: the documents of
-    ``iter_source_documents`` (same texts, same order), read in blocks."""
+    """(text, undecodable lines) of the documents of a plain-text source (blank_line and file boundaries):
+    the documents of ``iter_source_documents`` (same texts, same order), read in blocks."""
     for path in resolve_files(source.path):
         pending: List[str] = []
         pending_bad = 0
         for lines, flags in iter_file_line_blocks(path):
-            if boundary == "line":
-                if flags is None:
-                    yield from ((line, 0) for line in lines if line.strip())
-                else:
-                    yield from ((line, bad) for line, bad in zip(lines, flags) if line.strip())
-                continue
             for position, line in enumerate(lines):
                 if flags is not None:
                     pending_bad += flags[position]
@@ -133,32 +92,80 @@ def _iter_text_documents(source: SourceConfig, boundary: str) -> Iterator[Tuple[
             yield "\n".join(pending), pending_bad
 
 
-def iter_raw_chunks(corpus: CorpusConfig, skip: int = 0, chunk_chars: int = 1 << 18) -> Iterator[List[RawDoc]]:
-    """The documents of ``iter_raw_documents`` from position ``skip`` on, grouped in chunks of about
-    ``chunk_chars`` characters (whole documents)."""
+def _iter_line_batches(source: SourceConfig) -> Iterator[DocumentBatch]:
+    """The documents of a plain-text source with one document per line, a block of lines at a time (blank
+    lines are no documents), without a Python step per line."""
+    for path in resolve_files(source.path):
+        for lines, flags in iter_file_line_blocks(path):
+            content = list(map(str.strip, lines))
+            if flags is None:
+                yield list(compress(lines, content)), None
+            else:
+                yield list(compress(lines, content)), list(compress(flags, content))
+
+
+def _document_batches(corpus: CorpusConfig, source: SourceConfig) -> Iterator[DocumentBatch]:
+    if source.kind == "text" and corpus.document_boundary == "line":
+        return _iter_line_batches(source)
+    if source.kind == "text":
+        return _batched(_iter_text_documents(source, corpus.document_boundary))
+    return _batched((text, bad) for _i, text, _l, _s, bad in _single_source_documents(corpus, source))
+
+
+class _ChunkBuilder:
+    def __init__(self, first_index: int) -> None:
+        self.first_index = first_index
+        self.texts: List[str] = []
+        self.lang_ids: List[int] = []
+        self.source_ids: List[int] = []
+        self.undecodable: List[int] = []
+        self.chars = 0
+
+    def add(self, texts: List[str], bad: Optional[List[int]], lang_id: int, source_id: int, chars: int) -> None:
+        self.texts += texts
+        self.lang_ids += [lang_id] * len(texts)
+        self.source_ids += [source_id] * len(texts)
+        self.undecodable += bad if bad is not None else [0] * len(texts)
+        self.chars += chars
+
+    def build(self) -> RawChunk:
+        return RawChunk(
+            self.first_index,
+            self.texts,
+            np.array(self.lang_ids, dtype=np.int64),
+            np.array(self.source_ids, dtype=np.int64),
+            np.array(self.undecodable, dtype=np.int64),
+        )
+
+
+def iter_raw_chunks(corpus: CorpusConfig, skip: int = 0, chunk_chars: int = 1 << 18) -> Iterator[RawChunk]:
+    """The documents of ``iter_raw_documents`` from position ``skip`` on, grouped in chunks of whole
+    documents: a chunk ends with the document that brings it to ``chunk_chars`` characters."""
     languages = corpus_languages(corpus)
     limit = corpus.max_documents
-    index = 0
-    chunk: List[RawDoc] = []
-    size = 0
+    index = 0  # position of the next document of the stream
+    chunk = _ChunkBuilder(skip)
     for source_position, source in enumerate(corpus.sources):
         lang_id = languages.index(source.language)
-        if source.kind == "text":
-            documents: Iterator[Tuple[str, int]] = _iter_text_documents(source, corpus.document_boundary)
-        else:
-            documents = ((text, bad) for _i, text, _l, _s, bad in _single_source_documents(corpus, source))
-        for text, bad in documents:
+        for texts, bad in _document_batches(corpus, source):
+            end = len(texts) if limit is None else min(len(texts), limit - index)
+            start = min(max(0, skip - index), end)  # documents before ``skip`` are not read again
+            while start < end:
+                lengths = np.cumsum(np.fromiter(map(len, texts[start:end]), dtype=np.int64, count=end - start)) + chunk.chars
+                full = int(np.searchsorted(lengths, chunk_chars, side="left"))  # first document reaching the size
+                stop = start + min(full + 1, end - start)
+                chunk.add(texts[start:stop], None if bad is None else bad[start:stop], lang_id, source_position, int(lengths[stop - start - 1]) - chunk.chars)
+                if chunk.chars >= chunk_chars:
+                    yield chunk.build()
+                    chunk = _ChunkBuilder(index + stop)
+                start = stop
+            index += end
             if limit is not None and index >= limit:
                 break
-            if index >= skip:
-                chunk.append((index, text, lang_id, source_position, bad))
-                size += len(text)
-                if size >= chunk_chars:
-                    yield chunk
-                    chunk, size = [], 0
-            index += 1
-    if chunk:
-        yield chunk
+        if limit is not None and index >= limit:
+            break
+    if chunk.texts:
+        yield chunk.build()
 
 
 def _single_source_documents(corpus: CorpusConfig, source: SourceConfig) -> Iterator[RawDoc]:

@@ -12,7 +12,9 @@ letter (an initial). Splitting never loses or changes characters:
 from __future__ import annotations
 
 import re
-from typing import List
+from typing import List, Optional
+
+import numpy as np
 
 ABBREVIATIONS = frozenset(
     a.lower()
@@ -57,3 +59,55 @@ def split_sentences(line: str) -> List[str]:
     if parts[-1]:
         sentences.append(parts[-1])
     return sentences
+
+
+LINE_SEPARATOR = "\x00"  # joins cleaned lines for ``sentence_starts`` (a control character: never in a cleaned line)
+_TERMINALS = ".!?…"
+_CLOSERS = "\"'»”’)]"  # the closing marks of the pattern
+# what may follow a run of terminal punctuation in a match: a closing mark or whitespace (``\\s``: str.isspace)
+_FOLLOWERS = np.array(sorted({ord(c) for c in _CLOSERS} | {c for c in range(0x3001) if chr(c).isspace()}), dtype=np.uint32)
+
+
+def _is_terminal(codepoints: np.ndarray) -> np.ndarray:
+    mask = codepoints == ord(_TERMINALS[0])
+    for char in _TERMINALS[1:]:
+        mask |= codepoints == ord(char)
+    return mask
+
+
+def sentence_starts(text: str, codepoints: Optional[np.ndarray] = None) -> List[int]:
+    """Where ``split_sentences`` cuts, for many lines at once: ``text`` is cleaned lines joined by
+    ``LINE_SEPARATOR``; returns the position of every sentence start that is not a line start, in order.
+
+    Same cuts as ``split_sentences`` on each line: no match reaches across the separator (it is neither
+    punctuation, a closing or opening mark, whitespace nor a letter), and the lookbehinds see it as they see
+    the start of a string (no abbreviation or initial contains it; ``\\b`` holds after it before a letter).
+    Where the search succeeds: a match starts at a run of terminal punctuation and always takes the whole
+    run (a terminal is neither whitespace nor a closing mark), and what decides success only looks at the
+    run's end, so a search that fails at a run's first character fails inside the run too; and the run
+    must be followed by whitespace or a closing mark. The pattern is tried only at the first character of
+    such runs (found with numpy in ``codepoints``, the text as UTF-32 code points), not at every character.
+    """
+    if codepoints is None:
+        codepoints = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    terminal = _is_terminal(codepoints)
+    if not terminal.any():
+        return []
+    before = np.empty_like(terminal)
+    before[0] = False
+    before[1:] = terminal[:-1]
+    after = np.empty_like(terminal)
+    after[-1] = False
+    after[:-1] = terminal[1:]
+    run_first = np.flatnonzero(terminal & ~before)
+    run_next = np.flatnonzero(terminal & ~after) + 1  # the character after each run
+    follower = np.zeros(len(run_next), dtype=np.uint32)  # the end of the text: nothing follows (0 is no follower)
+    inside = run_next < len(codepoints)
+    follower[inside] = codepoints[run_next[inside]]
+    match = _SPLIT.match
+    starts: List[int] = []
+    for position in run_first[np.isin(follower, _FOLLOWERS)].tolist():
+        found = match(text, position)
+        if found is not None:
+            starts.append(found.end())
+    return starts

@@ -24,7 +24,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from workbench.artifacts.atomic import atomic_file
-from workbench.corpus.packing import Packed
+from workbench.corpus.packing import Packed, PackedBatch
 from workbench.artifacts.hashing import sha256_file
 
 MANIFEST = "manifest.json"
@@ -61,23 +61,59 @@ class ShardWriter:
         self.tmp_tokens = folder / f".{self.files['tokens']}.tmp"
         self.handle = open(self.tmp_tokens, "wb")
         self.digest = hashlib.sha256()
-        self.offsets: List[int] = [0]
-        self.extra_values: Dict[str, List[int]] = {name: [] for name in self.extras}
+        self.ends: List[np.ndarray] = []  # end offsets of the sequences, one array per batch
+        self.n_sequences = 0
+        self.extra_values: Dict[str, List[np.ndarray]] = {name: [] for name in self.extras}
+        self._single_ends: List[int] = []  # sequences added one by one since the last batch
+        self._single_extras: Dict[str, List[int]] = {name: [] for name in self.extras}
         self.buffer: List[np.ndarray] = []
         self.buffered = 0
         self.tokens = 0
 
     def add(self, packed: Packed, lang_id: int) -> None:
+        """Append one sequence (kept as plain numbers until the next batch or the close)."""
         self.buffer.append(packed.ids)
         self.buffered += len(packed.ids)
         self.tokens += len(packed.ids)
-        self.offsets.append(self.tokens)
-        if "lang" in self.extra_values:
-            self.extra_values["lang"].append(lang_id)
-        if "nsp" in self.extra_values:
-            self.extra_values["nsp"].append(packed.is_random_next)
-        if "types" in self.extra_values:
-            self.extra_values["types"].append(packed.segment_start)
+        self.n_sequences += 1
+        self._single_ends.append(self.tokens)
+        extras = self._single_extras
+        if "lang" in extras:
+            extras["lang"].append(lang_id)
+        if "nsp" in extras:
+            extras["nsp"].append(packed.is_random_next)
+        if "types" in extras:
+            extras["types"].append(packed.segment_start)
+        if self.buffered >= self.FLUSH_TOKENS:
+            self._flush()
+
+    def _settle_singles(self) -> None:
+        if self._single_ends:
+            self.ends.append(np.asarray(self._single_ends, dtype=np.int64))
+            self._single_ends = []
+            for name, values in self._single_extras.items():
+                self.extra_values[name].append(np.asarray(values, dtype=EXTRA_ARRAYS[name]))
+                self._single_extras[name] = []
+
+    def add_batch(self, batch: PackedBatch, lang_id: int) -> None:
+        """Append consecutive sequences (all of language ``lang_id``)."""
+        n = len(batch.lengths)
+        if n == 0:
+            return
+        self._settle_singles()
+        self.buffer.append(batch.ids)
+        self.buffered += len(batch.ids)
+        ends = np.cumsum(batch.lengths) + self.tokens
+        self.ends.append(ends)
+        self.tokens = int(ends[-1])
+        self.n_sequences += n
+        extras = self.extra_values
+        if "lang" in extras:
+            extras["lang"].append(np.full(n, lang_id, dtype=EXTRA_ARRAYS["lang"]))
+        if "nsp" in extras:
+            extras["nsp"].append(np.asarray(batch.is_random_next, dtype=EXTRA_ARRAYS["nsp"]))
+        if "types" in extras:
+            extras["types"].append(np.asarray(batch.segment_starts, dtype=EXTRA_ARRAYS["types"]))
         if self.buffered >= self.FLUSH_TOKENS:
             self._flush()
 
@@ -91,19 +127,21 @@ class ShardWriter:
 
     @property
     def sequences(self) -> int:
-        return len(self.offsets) - 1
+        return self.n_sequences
 
     def close(self) -> Dict:
         """Write index and extras atomically, then rename the tokens file; returns the shard record."""
+        self._settle_singles()
         self._flush()
         self.handle.flush()
         os.fsync(self.handle.fileno())
         self.handle.close()
         with atomic_file(self.folder / self.files["index"], "wb") as handle:
-            np.save(handle, np.asarray(self.offsets, dtype=np.int64))
+            np.save(handle, np.concatenate([np.zeros(1, dtype=np.int64), *self.ends]).astype(np.int64, copy=False))
         for name in self.extras:
             with atomic_file(self.folder / self.files[name], "wb") as handle:
-                np.save(handle, np.asarray(self.extra_values[name], dtype=EXTRA_ARRAYS[name]))
+                values = self.extra_values[name]
+                np.save(handle, np.concatenate(values) if values else np.zeros(0, dtype=EXTRA_ARRAYS[name]))
         os.replace(self.tmp_tokens, self.folder / self.files["tokens"])
         return {
             "split": self.split,

@@ -1,19 +1,23 @@
-"""Per-document work done in worker processes: clean, hash, split into units, tokenize.
+"""Per-chunk work done in worker processes: clean, hash, split into units, tokenize.
 
-Every result depends on the document alone, so the output is identical
-whatever the number of workers or the way documents are grouped in chunks.
+Every per-document result depends on the document alone, so the output is
+identical whatever the number of workers or the way documents are grouped in
+chunks. A chunk's results travel as a few flat arrays (``ChunkResult``), not
+as one object per document: sending them between processes costs a few copies
+of the token ids.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from itertools import chain, compress, repeat
+from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
 
-from workbench.corpus.cleaning import CleaningRules, clean_document, document_hash
-from workbench.corpus.sentences import split_sentences
+from workbench.corpus.cleaning import DROP_REASONS, KEPT, CleaningRules, clean_lines, line_codes, text_hash
+from workbench.corpus.sentences import LINE_SEPARATOR, sentence_starts
 from workbench.corpus.word_cache import UnitEncoder
 from workbench.tokenization.tokenizer import Tokenizer
 
@@ -22,58 +26,172 @@ from workbench.tokenization.tokenizer import Tokenizer
 class WorkSettings:
     rules: CleaningRules
     sentence_units: bool  # split lines into sentences (sentence modes) or keep lines as units
-    cache_entries: int = 1 << 17  # word cache cap of the encoder in each process
+    cache_entries: int = 1 << 18  # word cache cap of the encoder in each process
 
 
-@dataclass(slots=True)
-class DocResult:
-    index: int  # position of the document in the input stream
-    lang_id: int
-    source_id: int
-    doc_hash: Optional[int]  # None when no line survived cleaning
-    tokens: np.ndarray  # int64 ids of the whole chunk (shared by its documents: pickled once)
-    bounds: List[int]  # [n_units + 1] offsets of this document's units in ``tokens``
-    lines_kept: int
-    stats: Optional[Dict[str, int]]  # dropped lines by reason, undecodable lines; None when nothing to count
+@dataclass
+class ChunkResult:
+    """The documents ``first_index``, ``first_index + 1``, ... of the input stream, cleaned and tokenized.
 
-    @property
-    def n_tokens(self) -> int:
-        return self.bounds[-1] - self.bounds[0]
+    Document ``i`` (its position in the chunk) is made of units ``doc_units[i]`` to ``doc_units[i + 1] - 1``;
+    unit ``u`` is ``tokens[unit_bounds[u]:unit_bounds[u + 1]]``. A document with ``lines_kept[i] == 0``
+    had no line left after cleaning (its hash is 0 and means nothing).
+    """
+
+    first_index: int
+    lang_ids: np.ndarray  # int64 [n]
+    source_ids: np.ndarray  # int64 [n] position of the document's source in the corpus config
+    hashes: np.ndarray  # uint64 [n] content hash of the cleaned document (dedup identity, train/valid split)
+    lines_kept: np.ndarray  # int64 [n]
+    doc_units: np.ndarray  # int64 [n + 1]
+    unit_bounds: np.ndarray  # int64 [n_units + 1]
+    tokens: np.ndarray  # int64 ids of all units, no special tokens
+    stats: Dict[int, Dict[str, int]]  # position -> dropped lines by reason and undecodable lines (rare)
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def doc_tokens(self) -> np.ndarray:
+        """Tokens per document."""
+        return self.unit_bounds[self.doc_units[1:]] - self.unit_bounds[self.doc_units[:-1]]
 
 
+LINE_JOIN = "\n"  # a document's kept lines joined for its hash (``document_hash``)
 RawDoc = Tuple[int, str, int, int, int]  # (index, text, lang_id, source position, undecodable lines read)
 
 
-def process_documents(docs: List[RawDoc], settings: WorkSettings, encoder: UnitEncoder) -> List[DocResult]:
-    """Clean, split and tokenize a chunk of documents (one encoder call for the whole chunk)."""
-    rules = settings.rules
-    split = split_sentences if settings.sentence_units else None
-    all_units: List[str] = []
-    unit_counts: List[int] = []
-    per_doc: List[Tuple[Optional[int], int, Optional[Dict[str, int]]]] = []
-    for _index, text, _lang, _source, undecodable in docs:
-        stats: Optional[Dict[str, int]] = {"undecodable_lines": undecodable} if undecodable else None
-        lines = clean_document(text, rules, None, count=False)
-        if lines is None:  # something was dropped: count it
-            stats = stats or {}
-            lines = clean_document(text, rules, stats, count=True)
-        before = len(all_units)
-        if split is None:
-            all_units.extend(lines)
+@dataclass
+class RawChunk:
+    """The raw documents ``first_index``, ``first_index + 1``, ... of the input stream: what a worker gets."""
+
+    first_index: int
+    texts: List[str]
+    lang_ids: np.ndarray  # int64 per document
+    source_ids: np.ndarray  # int64 per document: position of its source in the corpus config
+    undecodable: np.ndarray  # int64 per document: lines read with bytes that are not UTF-8
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __iter__(self) -> Iterator[RawDoc]:
+        """The documents as ``RawDoc`` tuples."""
+        return zip(
+            range(self.first_index, self.first_index + len(self.texts)),
+            self.texts,
+            self.lang_ids.tolist(),
+            self.source_ids.tolist(),
+            self.undecodable.tolist(),
+        )
+
+    @classmethod
+    def of(cls, docs: List[RawDoc]) -> "RawChunk":
+        """A chunk of consecutive ``RawDoc`` tuples."""
+        return cls(
+            docs[0][0] if docs else 0,
+            [doc[1] for doc in docs],
+            np.array([doc[2] for doc in docs], dtype=np.int64),
+            np.array([doc[3] for doc in docs], dtype=np.int64),
+            np.array([doc[4] for doc in docs], dtype=np.int64),
+        )
+
+
+def _line_codes_of(docs: RawChunk, rules: CleaningRules) -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """(cleaned lines of all documents in order, their codes (``line_codes``), document of each line)."""
+    texts = docs.texts
+    if any(map(str.__contains__, texts, repeat("\n"))):
+        per_doc = [text.split("\n") for text in texts]
+        raw = list(chain.from_iterable(per_doc))
+        line_doc = np.repeat(np.arange(len(docs)), np.fromiter(map(len, per_doc), dtype=np.int64, count=len(docs)))
+    else:  # one line per document (document_boundary=line)
+        raw = texts
+        line_doc = np.arange(len(docs))
+    cleaned = clean_lines(raw, rules.normalization)
+    return cleaned, line_codes(cleaned, raw, rules), line_doc
+
+
+def _drop_stats(docs: RawChunk, codes: np.ndarray, line_doc: np.ndarray) -> Dict[int, Dict[str, int]]:
+    stats: Dict[int, Dict[str, int]] = {}
+    undecodable = docs.undecodable
+    for position in np.flatnonzero(undecodable).tolist():
+        stats[position] = {"undecodable_lines": int(undecodable[position])}
+    for line in np.flatnonzero(codes > KEPT).tolist():
+        counted = stats.setdefault(int(line_doc[line]), {})
+        reason = DROP_REASONS[int(codes[line]) - 1]
+        counted[reason] = counted.get(reason, 0) + 1
+    return stats
+
+
+def process_chunk(docs: RawChunk | List[RawDoc], settings: WorkSettings, encoder: UnitEncoder) -> ChunkResult:
+    """Clean, hash, split and tokenize a chunk of consecutive documents.
+
+    The work runs over the chunk as a whole: C-level scans recognise the lines that are already clean, the
+    kept lines are joined into one text (``LINE_SEPARATOR`` between lines) for the sentence search and the
+    word split, and one encoder call tokenizes the chunk. Per document there is no Python-level work
+    beyond the hash of its text. Same results as cleaning, splitting and encoding document by document
+    (``clean_document``, ``split_sentences``, ``Tokenizer.encode_batch``; tested).
+    """
+    if not isinstance(docs, RawChunk):
+        docs = RawChunk.of(docs)
+    n = len(docs)
+    cleaned, codes, line_doc = _line_codes_of(docs, settings.rules)
+    stats = _drop_stats(docs, codes, line_doc)
+    kept = codes == KEPT
+    lines = list(compress(cleaned, kept.tolist()))
+    kept_doc = line_doc[kept]
+    lines_kept = np.bincount(kept_doc, minlength=n).astype(np.int64)
+    hashes = np.zeros(n, dtype=np.uint64)
+    if lines:
+        if lines_kept.max() == 1:
+            doc_texts: List[str] = lines
         else:
-            for line in lines:
-                all_units.extend(split(line))
-        unit_counts.append(len(all_units) - before)
-        per_doc.append((document_hash(lines) if lines else None, len(lines), stats))
-    flat, bounds_array = encoder.encode(all_units)
-    bounds = bounds_array.tolist()
-    results: List[DocResult] = []
-    first = 0
-    for (index, _text, lang_id, source_id, _u), count, (doc_hash, lines_kept, stats) in zip(docs, unit_counts, per_doc):
-        last = first + count
-        results.append(DocResult(index, lang_id, source_id, doc_hash, flat, bounds[first : last + 1], lines_kept, stats))
-        first = last
-    return results
+            ends = np.cumsum(lines_kept)
+            doc_texts = [LINE_JOIN.join(lines[e - k : e]) for e, k in zip(ends.tolist(), lines_kept.tolist()) if k]
+        hashes[lines_kept > 0] = np.fromiter(map(text_hash, doc_texts), dtype=np.uint64, count=len(doc_texts))
+    tokens, unit_bounds, units_per_line = _tokenize_lines(lines, settings.sentence_units, encoder)
+    units_per_doc = np.zeros(n, dtype=np.int64)
+    np.add.at(units_per_doc, kept_doc, units_per_line)
+    doc_units = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(units_per_doc, out=doc_units[1:])
+    return ChunkResult(
+        first_index=docs.first_index,
+        lang_ids=docs.lang_ids,
+        source_ids=docs.source_ids,
+        hashes=hashes,
+        lines_kept=lines_kept,
+        doc_units=doc_units,
+        unit_bounds=unit_bounds,
+        tokens=tokens,
+        stats=stats,
+    )
+
+
+def _tokenize_lines(lines: List[str], sentence_units: bool, encoder: UnitEncoder) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, unit offsets in the ids, units per line) of cleaned lines; a unit is a sentence or a line."""
+    if not lines:
+        return np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    text = LINE_SEPARATOR.join(lines)
+    line_start = np.zeros(len(lines), dtype=np.int64)  # character position of each line in ``text``
+    np.cumsum(np.fromiter(map(len, lines[:-1]), dtype=np.int64, count=len(lines) - 1) + 1, out=line_start[1:])
+    codepoints = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    unit_start = line_start
+    if sentence_units:
+        cuts = sentence_starts(text, codepoints)
+        if cuts:
+            unit_start = np.sort(np.concatenate((line_start, np.asarray(cuts, dtype=np.int64))))
+    units_per_line = np.diff(np.append(np.searchsorted(unit_start, line_start), len(unit_start)))
+    if encoder.cached:
+        # words: the text split at spaces and line separators; a unit starts at the word whose first
+        # character is at its position (the number of separators before it)
+        separators = np.flatnonzero((codepoints == 32) | (codepoints == 0))
+        tokens, word_lengths = encoder.encode_words(text.replace(LINE_SEPARATOR, " ").split(" "))
+        unit_lengths = np.add.reduceat(word_lengths, np.searchsorted(separators, unit_start))
+        unit_bounds = np.zeros(len(unit_start) + 1, dtype=np.int64)
+        np.cumsum(unit_lengths, out=unit_bounds[1:])
+    else:
+        unit_end = np.append(unit_start[1:] - 1, len(text))  # a unit ends before the space or separator
+        units = [text[a:b] for a, b in zip(unit_start.tolist(), unit_end.tolist())]
+        tokens, unit_bounds = encoder.encode(units)
+    return tokens, unit_bounds, units_per_line
 
 
 # --- worker-process side: the tokenizer and settings are sent once, at pool start -------------------------
@@ -86,5 +204,5 @@ def init_worker(settings: WorkSettings, tokenizer: Tokenizer) -> None:
     _WORKER["encoder"] = UnitEncoder(tokenizer, settings.cache_entries)
 
 
-def process_in_worker(docs: List[RawDoc]) -> List[DocResult]:
-    return process_documents(docs, _WORKER["settings"], _WORKER["encoder"])  # type: ignore[arg-type]
+def process_in_worker(docs: RawChunk) -> ChunkResult:
+    return process_chunk(docs, _WORKER["settings"], _WORKER["encoder"])  # type: ignore[arg-type]

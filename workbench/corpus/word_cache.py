@@ -24,6 +24,7 @@ import numpy as np
 from workbench.tokenization.tokenizer import Tokenizer
 
 WORD_LOCAL_NORMALIZERS = {"NFC", "NFD", "NFKC", "NFKD", "Lowercase", "StripAccents", "Strip", "BertNormalizer", "Nmt"}
+WORDS_PER_TEXT = 64  # distinct words encoded together (one text of the batch sent to the backend)
 WORD_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 
 
@@ -89,28 +90,83 @@ def word_decomposable(tokenizer: Tokenizer) -> bool:
     return _normalizer_ok(pipeline.get("normalizer")) and _pre_tokenizer_ok(pipeline.get("pre_tokenizer"))
 
 
+class _WordIds(dict):
+    """word -> word id (0, 1, 2, ... in order of arrival); a missing word gets the next id and is queued in
+    ``new_words``, so one C-level pass of lookups both finds the known words and registers the new ones."""
+
+    __slots__ = ("new_words",)
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.new_words: List[str] = []
+
+    def __missing__(self, word: str) -> int:
+        word_id = len(self)
+        self[word] = word_id
+        self.new_words.append(word)
+        return word_id
+
+
+class _Growable:
+    """An int64 array appended to in amortised O(1) (capacity doubles): no copy of the whole array per append."""
+
+    def __init__(self) -> None:
+        self._data = np.zeros(1024, dtype=np.int64)
+        self.size = 0
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._data[: self.size]
+
+    def append(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if end > len(self._data):
+            grown = np.zeros(max(end, 2 * len(self._data)), dtype=np.int64)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : end] = values
+        self.size = end
+
+    def replace(self, values: np.ndarray) -> None:
+        self.size = 0
+        self.append(values)
+
+
 class UnitEncoder:
     """Encode lists of cleaned units (single spaces between words) to (flat ids, unit offsets).
 
     The cache maps a word to a word id; the ids of all cached words live in one
     array (``store``) with each word's start and length, so a chunk is encoded
     with one dictionary lookup per word and vectorised gathers. Memory is
-    capped: when ``max_entries`` is reached, only the most frequent half of the
-    words is kept (the ids never depend on what is cached).
+    capped: when the cache holds more than ``max_entries`` words after a chunk,
+    only the most frequent half is kept (the ids never depend on what is cached).
     """
 
-    def __init__(self, tokenizer: Tokenizer, max_entries: int = 1 << 17) -> None:
+    def __init__(self, tokenizer: Tokenizer, max_entries: int = 1 << 18) -> None:
         self.tokenizer = tokenizer
         self.cached = word_decomposable(tokenizer)
-        # decomposable pipelines are backend-only (no Python-side pre-tokenization): the missing words of a
-        # chunk are encoded as one text, which by decomposability gives each word's ids in turn
-        self.joined = self.cached
         self.max_entries = max_entries
-        self.cache: Dict[str, int] = {}
-        self.store = np.zeros(0, dtype=np.int64)
-        self.word_start = np.zeros(0, dtype=np.int64)
-        self.word_len = np.zeros(0, dtype=np.int64)
-        self.counts = np.zeros(0, dtype=np.int64)
+        self.cache: _WordIds = _WordIds()
+        self._store = _Growable()  # ids of the cached words, one after the other
+        self._word_start = _Growable()  # per word id: where its ids start in the store
+        self._word_len = _Growable()  # per word id: how many ids
+        self._counts = _Growable()  # per word id: occurrences (aged at each eviction)
+
+    @property
+    def store(self) -> np.ndarray:
+        return self._store.values
+
+    @property
+    def word_start(self) -> np.ndarray:
+        return self._word_start.values
+
+    @property
+    def word_len(self) -> np.ndarray:
+        return self._word_len.values
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._counts.values
 
     @property
     def method(self) -> str:
@@ -124,40 +180,60 @@ class UnitEncoder:
         kept_words = [words[i] for i in order.tolist()]
         lengths = self.word_len[order]
         gather = np.repeat(self.word_start[order] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-        self.store = self.store[gather]
-        self.word_len = lengths
-        self.word_start = np.cumsum(lengths) - lengths
-        self.counts = self.counts[order] // 2  # age the counts so that new frequent words can enter
-        self.cache = dict(zip(kept_words, range(len(kept_words))))
+        self._store.replace(self.store[gather])
+        self._word_len.replace(lengths)
+        self._word_start.replace(np.cumsum(lengths) - lengths)
+        self._counts.replace(self.counts[order] // 2)  # age the counts so that new frequent words can enter
+        self.cache = _WordIds(zip(kept_words, range(len(kept_words))))
 
     def _encode_words(self, words: List[str]) -> Tuple[np.ndarray, np.ndarray]:
-        """(ids, per-word lengths) of distinct words: one ``encode`` of the words joined by spaces, the
-        tokens assigned to words by their end offsets (a token never reaches past its word in the
-        pipelines this cache accepts). One long text instead of many short ones: no per-item overhead."""
-        text = " ".join(words)
-        encoding = self.tokenizer.backend.encode(text, add_special_tokens=False)
-        ids = np.asarray(encoding.ids, dtype=np.int64)
-        if len(ids) == 0:
+        """(ids, per-word lengths) of distinct words: ``encode_batch`` of texts of ``WORDS_PER_TEXT`` words
+        joined by spaces, the tokens assigned to words by their end offsets (a token never reaches past its
+        word in the pipelines this cache accepts). Short texts of many words: little per-item overhead and
+        none of the cost of aligning one huge normalized string."""
+        texts = [" ".join(words[i : i + WORDS_PER_TEXT]) for i in range(0, len(words), WORDS_PER_TEXT)]
+        encodings = self.tokenizer.backend.encode_batch(texts, add_special_tokens=False)
+        counts = np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings))
+        total = int(counts.sum())
+        ids = np.fromiter(itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=total)
+        if total == 0:
             return ids, np.zeros(len(words), dtype=np.int64)
-        # by end offset: a Metaspace "▁" token spans the space *before* its word, so it ends where the word starts
-        token_ends = np.fromiter((end for _start, end in encoding.offsets), dtype=np.int64, count=len(ids))
-        word_ends = np.cumsum(np.fromiter((len(w) + 1 for w in words), dtype=np.int64, count=len(words))) - 1
+        # by end offset: a Metaspace "▁" token spans the space *before* its word, so it ends where the word
+        # starts; offsets are per text, so each text's ends are shifted to the position of the text
+        token_ends = np.fromiter(itertools.chain.from_iterable(e.offsets for e in encodings), dtype=np.dtype((np.int64, 2)), count=total)[:, 1]
+        word_ends = np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 1) - 1
+        text_start = np.zeros(len(texts), dtype=np.int64)  # position of each text in the words joined by spaces
+        text_start[1:] = word_ends[WORDS_PER_TEXT - 1 : -1 : WORDS_PER_TEXT][: len(texts) - 1] + 1
+        token_ends += np.repeat(text_start, counts)
         owner = np.searchsorted(word_ends, token_ends, side="left")
         return ids, np.bincount(owner, minlength=len(words)).astype(np.int64)
 
     def _add(self, words: List[str]) -> None:
-        if self.joined:
-            ids, lengths = self._encode_words(words)
-        else:
-            encoded = self.tokenizer.encode_batch(words)
-            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-            ids = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64, count=int(lengths.sum()))
-        first_id = len(self.word_len)
-        self.word_start = np.concatenate((self.word_start, np.cumsum(lengths) - lengths + len(self.store)))
-        self.word_len = np.concatenate((self.word_len, lengths))
-        self.counts = np.concatenate((self.counts, np.zeros(len(words), dtype=np.int64)))
-        self.store = np.concatenate((self.store, ids))
-        self.cache.update(zip(words, range(first_id, first_id + len(words))))
+        """Encode the words registered by the last lookups (their ids follow the cached ones)."""
+        ids, lengths = self._encode_words(words)
+        self._word_start.append(np.cumsum(lengths) - lengths + self._store.size)
+        self._word_len.append(lengths)
+        self._counts.append(np.zeros(len(words), dtype=np.int64))
+        self._store.append(ids)
+
+    def encode_words(self, words: List[str]) -> Tuple[np.ndarray, np.ndarray]:
+        """(flat ids, tokens per word) of a text given as its words (decomposable pipelines only): the ids
+        of the words joined by single spaces."""
+        cache = self.cache
+        cache.new_words = []
+        word_ids = np.fromiter(map(cache.__getitem__, words), dtype=np.int64, count=len(words))
+        if cache.new_words:
+            self._add(cache.new_words)
+            cache.new_words = []
+        counts = self.counts
+        counts += np.bincount(word_ids, minlength=len(counts))  # a view: updates the cache's counts
+        lengths = self.word_len[word_ids]
+        total = int(lengths.sum())
+        shift = self.word_start[word_ids] - (np.cumsum(lengths) - lengths)
+        flat = self.store[np.arange(total, dtype=np.int64) + np.repeat(shift, lengths)]
+        if len(cache) > self.max_entries:
+            self._evict(self.max_entries // 2)
+        return flat, lengths
 
     def encode(self, units: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
         if not units:
@@ -167,21 +243,8 @@ class UnitEncoder:
             unit_lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
             flat = np.fromiter(itertools.chain.from_iterable(pieces), dtype=np.int64, count=int(unit_lengths.sum()))
         else:
-            words = " ".join(units).split(" ")
-            distinct = set(words)
-            missing = distinct.difference(self.cache)
-            if missing and len(self.cache) + len(missing) > self.max_entries:
-                self._evict(max(0, min(len(self.cache), self.max_entries // 2, self.max_entries - len(missing))))
-                missing = distinct.difference(self.cache)
-            if missing:
-                self._add(sorted(missing))
-            word_ids = np.fromiter(map(self.cache.__getitem__, words), dtype=np.int64, count=len(words))
-            np.add.at(self.counts, word_ids, 1)
-            lengths = self.word_len[word_ids]
-            total = int(lengths.sum())
-            shift = self.word_start[word_ids] - (np.cumsum(lengths) - lengths)
-            flat = self.store[np.arange(total, dtype=np.int64) + np.repeat(shift, lengths)]
-            words_per_unit = np.fromiter((u.count(" ") + 1 for u in units), dtype=np.int64, count=len(units))
+            flat, lengths = self.encode_words(" ".join(units).split(" "))
+            words_per_unit = np.fromiter(map(str.count, units, itertools.repeat(" ")), dtype=np.int64, count=len(units)) + 1
             first_word = np.zeros(len(units), dtype=np.int64)
             np.cumsum(words_per_unit[:-1], out=first_word[1:])
             unit_lengths = np.add.reduceat(lengths, first_word)

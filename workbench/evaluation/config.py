@@ -9,9 +9,24 @@ from omegaconf import MISSING
 
 from workbench.config.choices import ConfigError, check_choice, check_fraction, check_positive
 
-TASK_KINDS = ("classification", "pair_classification", "token_classification", "extractive_qa")
+TASK_KINDS = ("classification", "pair_classification", "multilabel_classification", "token_classification", "extractive_qa")
 FORMATS = ("tsv", "csv", "jsonl", "cls_review", "conll", "squad_json", "datasets")
-METRICS = ("accuracy", "entity_f1", "squad")
+MULTILABEL_METRICS = ("micro_f1", "macro_f1", "weighted_f1")  # the F1 average that selects models and the threshold
+METRICS = ("accuracy", "entity_f1", "squad", *MULTILABEL_METRICS)
+KIND_METRICS = {  # the metrics each task kind can be scored with (the first is the usual one)
+    "classification": ("accuracy",),
+    "pair_classification": ("accuracy",),
+    "multilabel_classification": MULTILABEL_METRICS,
+    "token_classification": ("entity_f1",),
+    "extractive_qa": ("squad",),
+}
+KIND_FORMATS = {  # the file formats that hold each task kind (datasets: any)
+    "classification": ("tsv", "csv", "jsonl", "cls_review", "datasets"),
+    "pair_classification": ("tsv", "csv", "jsonl", "cls_review", "datasets"),
+    "multilabel_classification": ("tsv", "csv", "jsonl", "datasets"),
+    "token_classification": ("conll", "datasets"),
+    "extractive_qa": ("squad_json", "datasets"),
+}
 TAG_SCHEMES = ("iob2", "iob1", "plain")
 SQUAD_NORMALIZATIONS = ("official", "french")
 SCHEDULES = ("full", "two_phase")
@@ -62,6 +77,12 @@ class TaskConfig:
     sentence_break_tokens: List[str] = field(default_factory=list)  # conll without blank lines: end a sentence after these tokens
     tag_scheme: str = "iob2"  # tags in the file are converted to IOB2
     labels: List[str] = field(default_factory=list)  # empty: the sorted labels seen in train; datasets: names of integer labels
+    # multilabel_classification: the labels of one example are a list (jsonl, datasets) or one string cut at this
+    # delimiter (csv/tsv cells, jsonl strings); an empty cell means no label applies
+    label_delimiter: str = ","
+    # multilabel_classification: label l is predicted when sigmoid(logit_l) >= threshold; None: the one global
+    # threshold that maximizes task.metric on dev (tuned at every dev evaluation, recorded as dev metric "threshold")
+    threshold: Optional[float] = None
     metric: str = "accuracy"
     max_seq_len: int = 128
     max_question_len: int = 64  # extractive_qa: question tokens kept
@@ -96,9 +117,20 @@ class TaskConfig:
             raise ConfigError(f"task {name}: format=datasets needs task.hub_name (a hub dataset name or folder)")
         if self.kind == "pair_classification" and self.format != "cls_review" and not self.pair_column:
             raise ConfigError(f"task {name}: kind=pair_classification needs task.pair_column (the second text)")
-        expected = {"token_classification": "entity_f1", "extractive_qa": "squad"}.get(self.kind, "accuracy")
-        if self.metric != expected:
-            raise ConfigError(f"task {name}: kind={self.kind} is scored with metric={expected}, not {self.metric}")
+        expected = KIND_METRICS[self.kind]
+        if self.metric not in expected:
+            raise ConfigError(f"task {name}: kind={self.kind} is scored with metric={' | '.join(expected)}, not {self.metric}")
+        if self.format not in KIND_FORMATS[self.kind]:
+            raise ConfigError(
+                f"task {name}: format={self.format} does not hold kind={self.kind} examples;"
+                f" use format={' | '.join(KIND_FORMATS[self.kind])}"
+            )
+        if self.kind == "multilabel_classification" and not self.label_delimiter:
+            raise ConfigError(f"task {name}: task.label_delimiter must not be empty (e.g. ',' or '|')")
+        if self.threshold is not None:
+            check_fraction(f"task.threshold (task {name})", self.threshold)
+            if self.kind != "multilabel_classification":
+                raise ConfigError(f"task {name}: task.threshold applies to kind=multilabel_classification only; remove it")
         if self.dev is None and self.dev_fraction == 0:
             raise ConfigError(f"task {name}: set task.dev (a file or hub split) or task.dev_fraction > 0 (model selection needs dev)")
         if self.dev_fraction + self.test_fraction >= 1:

@@ -1,7 +1,8 @@
 """Typed examples every reader produces, whatever the file format.
 
 Labels are strings (the label names of the task); ``None`` marks an unlabeled
-example (e.g. the XTREME test files, whose labels were removed).
+example (e.g. the XTREME test files, whose labels were removed). A multi-label
+example carries a tuple of label names, possibly empty (no label applies).
 """
 
 from __future__ import annotations
@@ -18,6 +19,16 @@ class TextExample:
     pair: Optional[str]
     label: Optional[str]
     source: str = ""  # "file:line" of the example, for error messages
+
+
+@dataclass(frozen=True)
+class MultiLabelExample:
+    """Multi-label classification of a text (or text pair): every label that applies, sorted, without repeats."""
+
+    text: str
+    pair: Optional[str]
+    labels: Optional[Tuple[str, ...]]  # () when no label applies; None: unlabeled
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,13 +58,15 @@ class QAExample:
     source: str = ""
 
 
-Example = Union[TextExample, TaggedSentence, QAExample]
+Example = Union[TextExample, MultiLabelExample, TaggedSentence, QAExample]
 
 
 def is_labeled(examples: Sequence[Example]) -> bool:
     """True when every example carries its gold label (tags, answers)."""
     for example in examples:
         if isinstance(example, TextExample) and example.label is None:
+            return False
+        if isinstance(example, MultiLabelExample) and example.labels is None:
             return False
         if isinstance(example, TaggedSentence) and example.tags is None:
             return False
@@ -68,6 +81,8 @@ def label_set(examples: Sequence[Example]) -> List[str]:
     for example in examples:
         if isinstance(example, TextExample) and example.label is not None:
             seen.add(example.label)
+        elif isinstance(example, MultiLabelExample) and example.labels is not None:
+            seen.update(example.labels)
         elif isinstance(example, TaggedSentence) and example.tags is not None:
             seen.update(example.tags)
     return sorted(seen)

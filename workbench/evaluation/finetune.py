@@ -31,17 +31,17 @@ from workbench.artifacts.provenance import code_version, config_hash, provenance
 from workbench.config.choices import ConfigError
 from workbench.evaluation.config import FinetuneConfig, TaskConfig
 from workbench.evaluation.errors import FinetuneError
-from workbench.evaluation.examples import Example, QAExample, TaggedSentence
-from workbench.evaluation.features import featurize
+from workbench.evaluation.examples import Example, MultiLabelExample, QAExample, TaggedSentence
 from workbench.evaluation.features.batching import length_grouped_batches, shuffled_batches
 from workbench.evaluation.features.collate import collate
 from workbench.evaluation.features.feature import Feature
 from workbench.evaluation.hyperparameters import Hyperparameters, resolve_hyperparameters
+from workbench.evaluation.kinds import TrainingLoss, head_kind, task_features
 from workbench.evaluation.metrics import PRIMARY_METRIC
 from workbench.evaluation.models import LoadedForTask, TaskModel, load_for_task
 from workbench.evaluation.optimization import build_optimizer, lr_multiplier
-from workbench.evaluation.predict import decode_predictions, model_outputs, score_predictions
-from workbench.evaluation.readers import TaskData, load_task
+from workbench.evaluation.predict import Decoding, decode_predictions, model_outputs, score_predictions, tune_decoding
+from workbench.evaluation.readers import TaskData, load_task, task_files_hash
 from workbench.evaluation.results_db import CurvePoint, JobKey, JobRecord, ResultsDB
 from workbench.training.config import HardwareConfig
 
@@ -106,7 +106,9 @@ class _Trainer:
         self.step = 0
         self.seen = 0
         self.eval_seconds = 0.0  # dev evaluations inside the loop, excluded from the training throughput
+        self.eval_cpu_seconds = 0.0  # their CPU time (time.process_time), excluded likewise
         self.scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and _precision_is_fp16(autocast) else None
+        self.loss = TrainingLoss(task, data.train, train_features, data.labels)  # CE from the model, or BCE (multi-label)
 
     def batches(self, epoch: int) -> List[List[int]]:
         if self.finetune.group_by_length:
@@ -114,17 +116,19 @@ class _Trainer:
         return shuffled_batches(len(self.train_features), self.hp.batch_size, self.seed, epoch)
 
     def evaluate_dev(self, epoch: float) -> float:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
             return self._evaluate_dev(epoch)
         finally:
             self.eval_seconds += time.perf_counter() - started
+            self.eval_cpu_seconds += time.process_time() - cpu_started
 
     def _evaluate_dev(self, epoch: float) -> float:
         outputs = model_outputs(self.model, self.dev_features, self.finetune.eval_batch_size, self.device,
                                 self.loaded.tokenizer.pad_id, self.finetune.pad_to_multiple_of, self.autocast)
-        predictions = decode_predictions(self.task, self.data.dev, self.dev_features, outputs, self.data.labels)
-        scores = score_predictions(self.task, self.data.dev, predictions)
+        decoding = tune_decoding(self.task, self.data.dev, outputs, self.data.labels)  # multi-label: the threshold
+        predictions = decode_predictions(self.task, self.data.dev, self.dev_features, outputs, self.data.labels, decoding)
+        scores = {**score_predictions(self.task, self.data.dev, predictions, self.data.labels), **decoding}
         for metric, value in scores.items():
             self.curves.append(CurvePoint("dev", metric, self.step, epoch, value))
         score = scores[self.primary]
@@ -163,7 +167,7 @@ class _Trainer:
                                 self.finetune.pad_to_multiple_of)
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
                 with self.autocast():
-                    loss = self.model(batch).loss
+                    loss = self.loss(self.model(batch), batch_indices)
                 if loss is None or not torch.isfinite(loss):
                     raise FinetuneError(
                         f"{self.task.name}: non-finite training loss at step {self.step} (lr={lr}); lower finetune.lr"
@@ -211,12 +215,15 @@ def _prediction_record(example: Example, prediction: object) -> Dict[str, Any]:
         return {"id": example.id, "prediction": prediction, "answers": [a.text for a in example.answers]}
     if isinstance(example, TaggedSentence):
         return {"tokens": list(example.tokens), "prediction": prediction, "gold": list(example.tags or [])}
+    if isinstance(example, MultiLabelExample):
+        return {"source": example.source, "prediction": prediction, "gold": list(example.labels or [])}
     return {"source": example.source, "prediction": prediction, "gold": example.label}
 
 
-def _job_identity(task: TaskConfig, hp: Hyperparameters) -> Dict[str, Any]:
+def _job_identity(task: TaskConfig, hp: Hyperparameters, base_dir: Optional[Path]) -> Dict[str, Any]:
     identity = hp.as_dict()
     identity["task_config"] = config_hash(task)  # same task name, other files or subsample: another job
+    identity["task_files"] = task_files_hash(task, base_dir)  # same paths, edited files: another job
     return identity
 
 
@@ -269,7 +276,7 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
 
     data = load_task(task, base_dir)
     torch.manual_seed(seed)  # the head's initialization and dropout depend on the seed
-    loaded = load_for_task(finetune.model, task.kind, len(data.labels))
+    loaded = load_for_task(finetune.model, head_kind(task.kind), len(data.labels))
     if task.max_seq_len > loaded.max_positions:  # like transformers' model_max_length: the model's limit wins
         log.warning("%s: task.max_seq_len=%d exceeds the %d positions of %s; using %d", task.name, task.max_seq_len,
                     loaded.max_positions, finetune.model, loaded.max_positions)
@@ -279,7 +286,7 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
             raise FinetuneError(f"{finetune.model} accepts {loaded.max_positions} positions: {error}") from None
         hp = resolve_hyperparameters(task, finetune)  # the effective length is part of the job's identity
     name = finetune.model_name or loaded.name
-    key = JobKey(name, loaded.checkpoint_hash, task.name, seed, _job_identity(task, hp))
+    key = JobKey(name, loaded.checkpoint_hash, task.name, seed, _job_identity(task, hp, base_dir))
     run_dir = evals_dir / "runs" / _slug(name) / _slug(task.name) / key.hparams_hash / f"seed-{seed}"
     db = ResultsDB(database)
     reused = _reuse(run_dir, config_hash(key.values()))
@@ -296,43 +303,49 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
 def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir):
     tokenizer = loaded.tokenizer
     started = time.perf_counter()
-    train_features = featurize(task, data.train, tokenizer, data.labels)
-    dev_features = featurize(task, data.dev, tokenizer, data.labels)
+    train_features = task_features(task, data.train, tokenizer, data.labels)
+    dev_features = task_features(task, data.dev, tokenizer, data.labels)
     if task.kind == "extractive_qa":
         train_features = [f for f in train_features if f.start_position is not None]
     model = loaded.model.to(device)
     trainer = _Trainer(task, finetune, hp, loaded, data, train_features, dev_features, device, autocast, seed)
     log.info("%s: %d train examples -> %d features, %d dev, model %s (%s)", task.name, len(data.train),
              len(train_features), len(data.dev), key.model, loaded.source)
-    train_start = time.perf_counter()
+    train_start, train_cpu_start = time.perf_counter(), time.process_time()
     epoch_offset = 0.0
     if hp.schedule == "two_phase":
         trainer.run_phase(hp.frozen_epochs, hp.frozen_lr, 0.0, frozen=True)
         epoch_offset = hp.frozen_epochs
     trainer.run_phase(hp.epochs, hp.lr, epoch_offset, frozen=False)
     train_seconds = time.perf_counter() - train_start - trainer.eval_seconds
+    train_cpu_seconds = time.process_time() - train_cpu_start - trainer.eval_cpu_seconds  # robust to a busy machine
     assert trainer.best_state is not None
     model.load_state_dict(trainer.best_state)
 
     scores: Dict[str, Dict[str, float]] = {}
     predictions: Dict[str, List[object]] = {}
-    for split, examples in data.splits().items():
-        features = dev_features if split == "dev" else featurize(task, examples, tokenizer, data.labels)
+    decoding: Decoding = {}
+    for split, examples in data.splits().items():  # dev first: its decision rule (multi-label threshold) is applied to tests
+        features = dev_features if split == "dev" else task_features(task, examples, tokenizer, data.labels)
         outputs = model_outputs(model, features, finetune.eval_batch_size, device, tokenizer.pad_id,
                                 finetune.pad_to_multiple_of, autocast)
-        predictions[split] = decode_predictions(task, examples, features, outputs, data.labels)
-        scores[split] = score_predictions(task, examples, predictions[split])
+        if split == "dev":
+            decoding = tune_decoding(task, examples, outputs, data.labels)
+        predictions[split] = decode_predictions(task, examples, features, outputs, data.labels, decoding)
+        scores[split] = score_predictions(task, examples, predictions[split], data.labels)
+    scores["dev"].update(decoding)  # recorded with the result (rows of split dev, e.g. metric "threshold")
     scores["train"] = {
         "seconds": train_seconds,
         "examples_per_second": trainer.seen / train_seconds if train_seconds > 0 else 0.0,
         "best_step": float(trainer.best_at[0]),
         "best_epoch": float(trainer.best_at[1]),
         "dev_eval_seconds": trainer.eval_seconds,
+        "cpu_seconds": train_cpu_seconds,
     }
     log.info("%s seed %d: %s", task.name, seed, {s: {m: round(v, 2) for m, v in ms.items()} for s, ms in scores.items()})
 
     with atomic_dir(run_dir, overwrite=True) as tmp:
-        write_json(tmp / "metrics.json", {"scores": scores, "labels": data.labels, "unlabeled_tests": data.unlabeled_tests,
+        write_json(tmp / "metrics.json", {"scores": scores, "labels": data.labels, "decoding": decoding, "unlabeled_tests": data.unlabeled_tests,
                                           "n_examples": {"train": len(data.train), **{s: len(e) for s, e in data.splits().items()}},
                                           "total_seconds": time.perf_counter() - started})
         write_text(tmp / "curves.jsonl", "".join(json.dumps(p.__dict__) + "\n" for p in trainer.curves))

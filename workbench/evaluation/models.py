@@ -5,7 +5,9 @@ give ``SequenceClassifier`` / ``TokenClassifier`` / ``SpanExtractor`` with the
 pretrained ``encoder.*`` weights and a fresh head. A transformers folder
 (``config.json`` + weights + tokenizer files) gives the matching
 ``AutoModelFor*`` class with a fresh head, and its fast tokenizer wrapped as a
-workbench ``Tokenizer``. Both are driven by the same loop through
+workbench ``Tokenizer``. A fairseq RoBERTa/CamemBERT folder (``model.pt`` + ``dict.txt`` +
+``sentencepiece.bpe.model``) is imported exactly (``workbench.interop.fairseq_import``) and gives the
+workbench models, like a workbench folder. All are driven by the same loop through
 ``TaskModel.forward``, which returns a loss and the logits.
 """
 
@@ -91,18 +93,25 @@ def _file_hash(paths) -> str:
     return digest.hexdigest()[:16]
 
 
-def _workbench(path: Path, kind: str, num_labels: int) -> LoadedForTask:
+def _with_head(config, kind: str, num_labels: int) -> nn.Module:
+    """The workbench fine-tuning model of ``kind`` (fresh head) for an encoder config."""
     from workbench.model.finetuning import SequenceClassifier, SpanExtractor, TokenClassifier
+
+    # classifiers run padding-free (the same results without compute on dynamic padding); QA does not: its
+    # loss, like transformers', covers padding positions (workbench.model.finetuning)
+    if kind in ("classification", "pair_classification"):
+        return SequenceClassifier(config, num_labels, padding_free=True)
+    if kind == "token_classification":
+        return TokenClassifier(config, num_labels, padding_free=True)
+    return SpanExtractor(config, padding_free=False)
+
+
+def _workbench(path: Path, kind: str, num_labels: int) -> LoadedForTask:
     from workbench.model.loading import WeightsMismatchError, load_encoder_weights
 
     loaded = load_model_folder(path)
     config = loaded.encoder_config
-    if kind in ("classification", "pair_classification"):
-        model: nn.Module = SequenceClassifier(config, num_labels)
-    elif kind == "token_classification":
-        model = TokenClassifier(config, num_labels)
-    else:
-        model = SpanExtractor(config)
+    model = _with_head(config, kind, num_labels)
     try:
         load_encoder_weights(model, loaded.state_dict)
     except WeightsMismatchError as error:
@@ -111,6 +120,24 @@ def _workbench(path: Path, kind: str, num_labels: int) -> LoadedForTask:
     return LoadedForTask(
         TaskModel(model, "workbench", kind, model.encoder), loaded.tokenizer, checkpoint, default_model_name(path),
         config.max_positions, "workbench",
+    )
+
+
+def _fairseq(path: Path, kind: str, num_labels: int) -> LoadedForTask:
+    """A fairseq RoBERTa/CamemBERT folder (model.pt + dict.txt + sentencepiece.bpe.model), imported exactly."""
+    from workbench.interop.fairseq_import import import_fairseq
+    from workbench.interop.hf_config import InteropError
+    from workbench.model.loading import load_encoder_weights
+
+    try:
+        imported = import_fairseq(path)
+    except InteropError as error:
+        raise FinetuneError(str(error)) from None
+    model = _with_head(imported.config, kind, num_labels)
+    load_encoder_weights(model, imported.model.state_dict())
+    return LoadedForTask(
+        TaskModel(model, "workbench", kind, model.encoder), imported.tokenizer, imported.checkpoint_sha256[:16],
+        default_model_name(path), imported.config.max_positions, "fairseq",
     )
 
 
@@ -140,7 +167,8 @@ def _transformers(path: Path, kind: str, num_labels: int) -> LoadedForTask:
 
 
 def load_for_task(path: str | Path, kind: str, num_labels: int) -> LoadedForTask:
-    """The model at ``path`` (workbench model folder, pretraining run folder, or transformers folder) with a fresh head."""
+    """The model at ``path`` (workbench model folder, pretraining run folder, transformers folder or fairseq
+    folder) with a fresh head."""
     path = Path(path).expanduser()
     if not path.exists():
         raise FinetuneError(f"model folder {path} does not exist (finetune.model)")
@@ -150,7 +178,12 @@ def load_for_task(path: str | Path, kind: str, num_labels: int) -> LoadedForTask
         return _workbench(path, kind, num_labels)
     if (path / "config.json").exists():
         return _transformers(path, kind, num_labels)
+    from workbench.interop.fairseq_import import is_fairseq_folder
+
+    if is_fairseq_folder(path):
+        return _fairseq(path, kind, num_labels)
     raise FinetuneError(
-        f"{path} is neither a workbench model folder (model.safetensors + manifest.json) nor a transformers"
-        " folder (config.json); point finetune.model at runs/<run>/model or a saved transformers model"
+        f"{path} is neither a workbench model folder (model.safetensors + manifest.json), a transformers"
+        " folder (config.json) nor a fairseq folder (model.pt + dict.txt); point finetune.model at"
+        " runs/<run>/model, a saved transformers model or a fairseq RoBERTa/CamemBERT folder"
     )

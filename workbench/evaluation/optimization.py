@@ -32,5 +32,15 @@ def lr_multiplier(step: int, total_steps: int, warmup_steps: int, schedule: str)
 def build_optimizer(
     named: Iterable[tuple[str, nn.Parameter]], lr: float, weight_decay: float, betas: Sequence[float], eps: float
 ) -> torch.optim.AdamW:
+    """AdamW; the fused kernel (one pass over all tensors, transformers Trainer's default ``adamw_torch_fused``)
+    where torch has it for the parameters' device and dtype, else torch's default implementation."""
     groups = [group for group in parameter_groups(named, weight_decay) if group["params"]]
-    return torch.optim.AdamW(groups, lr=lr, betas=(float(betas[0]), float(betas[1])), eps=eps)
+    parameters = [p for group in groups for p in group["params"]]
+    fused = bool(parameters) and all(_fused_adamw_supported(p) for p in parameters)
+    return torch.optim.AdamW(groups, lr=lr, betas=(float(betas[0]), float(betas[1])), eps=eps,
+                             fused=fused or None)
+
+
+def _fused_adamw_supported(parameter: torch.Tensor) -> bool:
+    floating = parameter.dtype in (torch.float32, torch.float16, torch.bfloat16)
+    return floating and parameter.device.type in ("cpu", "cuda")

@@ -8,7 +8,9 @@ mean over its labeled test splits (MNLI: matched and mismatched), or dev when
 it has none (flagged). The FLUE-style average (French tasks) and GLUE-style
 average (English tasks) are the unweighted means of headline scores; a model
 missing one of the report's tasks of that language gets no average, since
-averages over different task sets are not comparable.
+averages over different task sets are not comparable. Tasks of any other
+language (the custom task templates use ``custom``) are listed after them and
+enter no average.
 """
 
 from __future__ import annotations
@@ -136,7 +138,8 @@ def summarize(rows: Sequence[ResultRow]) -> Leaderboard:
         )
 
     all_labels = sorted({label for label, _ in summaries})
-    tasks = sorted({task for _, task in summaries}, key=lambda t: (languages[t] != "fr", languages[t], t))
+    group = {language: position for position, language in enumerate(AVERAGES)}  # French, English, then the others
+    tasks = sorted({task for _, task in summaries}, key=lambda t: (group.get(languages[t], len(group)), languages[t], t))
     board = Leaderboard(all_labels, tasks, languages, summaries)
     for label in all_labels:
         board.averages[label] = {}

@@ -1,5 +1,7 @@
 """The model behind ``fill-mask`` and ``embed``: a workbench model folder, a pretraining run folder (its
-``model/``) or a transformers folder, resolved the same way the eval stage does.
+``model/``), a transformers folder or a fairseq RoBERTa/CamemBERT folder (``model.pt`` + ``dict.txt`` +
+``sentencepiece.bpe.model``, imported by ``workbench.interop.fairseq_import``), resolved the same way the
+eval stage does.
 
 Workbench folders give the workbench ``Encoder`` (and the tied ``MaskedLMHead`` of the ``PretrainingModel``,
 ``mlm_head.*`` in ``model.safetensors``). Transformers folders go through ``import_from_transformers`` (the
@@ -36,7 +38,7 @@ class InferenceError(ValueError):
 class InferenceModel:
     tokenizer: Tokenizer
     path: Path
-    source: str  # "workbench" | "transformers" (imported as workbench modules) | "transformers-auto"
+    source: str  # "workbench" | "transformers" (imported as workbench modules) | "transformers-auto" | "fairseq"
     max_positions: int  # longest input (special tokens included)
     encoder: Optional[Encoder] = None  # workbench modules
     mlm_head: Optional[MaskedLMHead] = None
@@ -75,11 +77,15 @@ class InferenceModel:
 
 
 def resolve_model_path(path: Optional[str], key: str) -> Tuple[str, Path]:
-    """(``"workbench"`` | ``"transformers"``, folder) for a model folder, a run folder or a transformers folder."""
+    """(``"workbench"`` | ``"transformers"`` | ``"fairseq"``, folder) for a model folder, a run folder, a
+    transformers folder or a fairseq folder."""
+    from workbench.interop.fairseq_import import is_fairseq_folder
+
     if not path:
         raise InferenceError(
             f"{key} is required: a workbench model folder (runs/<run>/model), a pretraining run folder"
-            f" (runs/<run>) or a transformers folder, e.g. {key}=runs/quickstart/model"
+            f" (runs/<run>), a transformers folder or a fairseq folder (model.pt + dict.txt),"
+            f" e.g. {key}=runs/quickstart/model"
         )
     folder = Path(path).expanduser()
     if not folder.exists():
@@ -90,10 +96,22 @@ def resolve_model_path(path: Optional[str], key: str) -> Tuple[str, Path]:
         return "workbench", folder
     if (folder / "config.json").exists():
         return "transformers", folder
+    if is_fairseq_folder(folder):
+        return "fairseq", folder
     raise InferenceError(
         f"{key}={path} is neither a workbench model folder (model.safetensors + manifest.json), a run folder"
-        " with a model/ inside, nor a transformers folder (config.json)"
+        " with a model/ inside, a transformers folder (config.json) nor a fairseq folder (model.pt + dict.txt)"
     )
+
+
+def _imported_fairseq(folder: Path):
+    from workbench.interop.fairseq_import import import_fairseq
+    from workbench.interop.hf_config import InteropError
+
+    try:
+        return import_fairseq(folder)
+    except InteropError as error:
+        raise InferenceError(str(error)) from None
 
 
 def _load_workbench_folder(folder: Path):
@@ -162,6 +180,10 @@ def load_masked_lm(path: Optional[str], key: str = "fill_mask.model") -> Inferen
         encoder = _workbench_encoder(loaded.state_dict, loaded.encoder_config, folder)
         head = _workbench_mlm_head(loaded.state_dict, loaded.encoder_config, encoder, folder)
         return InferenceModel(loaded.tokenizer, folder, "workbench", loaded.encoder_config.max_positions, encoder, head)
+    if kind == "fairseq":
+        fairseq = _imported_fairseq(folder)
+        model = fairseq.model
+        return InferenceModel(fairseq.tokenizer, folder, "fairseq", fairseq.config.max_positions, model.encoder, model.mlm_head)
     tokenizer = _transformers_tokenizer(folder)
     imported = _imported(folder)
     if imported is not None and imported.kind == "pretraining":
@@ -187,6 +209,9 @@ def load_embedder(path: Optional[str], key: str = "embed.model") -> InferenceMod
         loaded = _load_workbench_folder(folder)
         encoder = _workbench_encoder(loaded.state_dict, loaded.encoder_config, folder)
         return InferenceModel(loaded.tokenizer, folder, "workbench", loaded.encoder_config.max_positions, encoder)
+    if kind == "fairseq":
+        fairseq = _imported_fairseq(folder)
+        return InferenceModel(fairseq.tokenizer, folder, "fairseq", fairseq.config.max_positions, fairseq.model.encoder)
     tokenizer = _transformers_tokenizer(folder)
     imported = _imported(folder)
     if imported is not None:

@@ -3,6 +3,8 @@
 Two layouts: padded ``[B, T, H]`` with a padding mask, or unpadded ``[N, H]`` with an ``Unpadding`` plan
 (padding-free path). The unpadded path uses torch's flash varlen kernel where it exists (CUDA, fp16/bf16,
 no attention dropout); elsewhere it re-pads q/k/v for SDPA, so token-wise layers still skip padding.
+On CPU with attention dropout (training), where SDPA has no fused kernel, the same math is written out
+(:func:`composite_attention`: fewer passes, a cheaper dropout mask).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from workbench.model.config import EncoderConfig
+from workbench.model.dropout import dropout
 from workbench.model.padding import Unpadding, pad_input
 from workbench.model.selection import Selection
 
@@ -37,6 +40,40 @@ def padding_mask_for_sdpa(attention_mask: Optional[torch.Tensor]) -> Optional[to
             f"attention_mask must be [batch, seqlen] or [batch, 1|heads, seqlen, seqlen], got {tuple(attention_mask.shape)}"
         )
     return attention_mask.bool()[:, None, None, :]
+
+
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: Optional[torch.Tensor], dropout_p: float
+) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(d) + mask) v`` for ``[B, heads, T, d]`` tensors, through SDPA.
+
+    Exception: on CPU with attention dropout (training), SDPA itself falls back to its composite math
+    path, with ``bernoulli_`` masks and two extra scalings; :func:`composite_attention` computes the same
+    thing for less.
+    """
+    if dropout_p == 0.0 or q.device.type != "cpu" or torch.compiler.is_compiling():
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+    return composite_attention(q, k, v, attn_mask, dropout_p)
+
+
+def composite_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: Optional[torch.Tensor], dropout_p: float
+) -> torch.Tensor:
+    """SDPA's math written out: one scaling of the scores, the uniform-draw dropout of ``workbench.model.dropout``.
+
+    ``attn_mask``: bool (True = attend) or additive float, broadcastable to the scores ``[B, heads, Tq, Tk]``.
+    Masked scores get the dtype's lowest finite value instead of ``-inf``: the same probabilities (exactly 0
+    after the softmax), and a fully masked row (an all-padding sequence) stays finite, like SDPA's.
+    """
+    scores = torch.matmul(q, k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5)
+    if attn_mask is not None:
+        lowest = torch.finfo(scores.dtype).min
+        if attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill_(~attn_mask, lowest)
+        else:
+            scores = scores.add_(attn_mask).clamp_(min=lowest)
+    probs = dropout(torch.softmax(scores, dim=-1), dropout_p, True)
+    return torch.matmul(probs, v)
 
 
 def varlen_kernel_usable(x: torch.Tensor, dropout_p: float) -> bool:
@@ -64,7 +101,7 @@ class SelfAttention(nn.Module):
         batch, seqlen, hidden = x.shape
         qkv = self.qkv(x).view(batch, seqlen, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # [B, heads, T, head_size]
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+        context = attention(q, k, v, attn_mask, dropout_p)
         return self.out(context.transpose(1, 2).reshape(batch, seqlen, hidden))
 
     def _unpadded(
@@ -78,7 +115,7 @@ class SelfAttention(nn.Module):
             return context.reshape(tokens, hidden)
         padded = pad_input(qkv, plan.indices, plan.batch, plan.seqlen)  # [B, T, 3, heads, head_size]
         q, k, v = padded.permute(2, 0, 3, 1, 4).unbind(0)
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+        context = attention(q, k, v, attn_mask, dropout_p)
         context = context.transpose(1, 2).reshape(plan.batch * plan.seqlen, hidden)
         return context[plan.indices]
 
@@ -93,6 +130,6 @@ class SelfAttention(nn.Module):
         q_selected = q_selected.view(-1, self.num_heads, self.head_size)
         q = q_selected.new_zeros(batch, selection.max_per_row, self.num_heads, self.head_size)
         q = q.index_put((selection.rows, selection.slots), q_selected)  # rows padded with unused zero queries
-        context = F.scaled_dot_product_attention(q.transpose(1, 2), k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+        context = attention(q.transpose(1, 2), k, v, attn_mask, dropout_p)
         context = context.transpose(1, 2)[selection.rows, selection.slots]  # [M, heads, head_size]
         return self.out(context.reshape(-1, hidden))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from workbench.model.config import EncoderConfig
+from workbench.model.dropout import Dropout
 
 
 def sinusoidal_table(rows: int, dim: int) -> torch.Tensor:
@@ -43,7 +44,7 @@ class Embeddings(nn.Module):
         )
         self.language_embeddings = nn.Embedding(config.num_languages, hidden) if config.num_languages > 0 else None
         self.norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(
         self,

@@ -9,6 +9,7 @@ from torch import nn
 
 from workbench.model.attention import SelfAttention
 from workbench.model.config import EncoderConfig
+from workbench.model.dropout import Dropout
 from workbench.model.mlp import MLP
 from workbench.model.padding import Unpadding
 from workbench.model.selection import Selection
@@ -22,7 +23,7 @@ class EncoderLayer(nn.Module):
         self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = MLP(config)
         self.mlp_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(
         self, x: torch.Tensor, attn_mask: Optional[torch.Tensor] = None, unpadding: Optional[Unpadding] = None

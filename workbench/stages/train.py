@@ -1,30 +1,68 @@
-"""Stage ``train``: pretrain an encoder into ``runs/<run_name>/`` (resumes an interrupted run)."""
+"""Stage ``train``: pretrain an encoder into ``runs/<run_name>/`` (resumes an interrupted run).
+
+A finished run holds ``model/`` (the workbench model folder) and ``transformers/`` (the same weights in the
+family's transformers masked-LM class, when transformers is installed). A job of a Hydra multirun then
+rewrites its sweep's ``summary.md``/``summary.csv``. The returned ``TrainResult`` converts to the
+validation loss with ``float()``: the objective Hydra's Optuna sweeper minimizes.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 
 from omegaconf import OmegaConf
 
 from workbench.artifacts.atomic import write_text
 from workbench.artifacts.layout import run_dir, shards_dir, tokenizer_dir
-from workbench.artifacts.model_folder import is_model_folder
+from workbench.artifacts.model_folder import MANIFEST_FILE, is_model_folder
+from workbench.config.choices import ConfigError
 from workbench.config.root import WorkbenchConfig
 from workbench.config.typed import require
 from workbench.corpus.shards import ShardSet
 from workbench.tokenization.tokenizer import Tokenizer
 from workbench.training import distributed
+from workbench.training.export import export_run
 from workbench.training.loop import TrainResult, pretrain
+from workbench.training.metrics_log import read_metrics
+from workbench.training.sweep_summary import sweep_dir_of, write_summary
 
 log = logging.getLogger(__name__)
 
 
+def _finished(out) -> TrainResult:
+    """The result of a run finished earlier (its manifest and metrics), e.g. a sweep job run again."""
+    manifest = json.loads((out / "model" / MANIFEST_FILE).read_text(encoding="utf-8"))
+    losses = [row["loss"] for row in read_metrics(out, "train") if row.get("loss") is not None]
+    return TrainResult(out, steps=int(manifest["steps"]), losses=losses, validation=dict(manifest["validation"]))
+
+
+def _finish(cfg: WorkbenchConfig, result: TrainResult, replace_export: bool) -> TrainResult:
+    if cfg.trainer.export_transformers and not result.stopped_early:
+        export_run(result.run_dir, replace=replace_export)
+    sweep = sweep_dir_of(result.run_dir)
+    if sweep is not None:
+        log.info("sweep summary: %s", write_summary(sweep))
+    return result
+
+
+def check_sequence_length(cfg: WorkbenchConfig) -> None:
+    """Shard sequences must fit the model's position table: fail before anything is built."""
+    if cfg.packing.max_seq_len > cfg.model.max_positions:
+        raise ConfigError(
+            f"packing.max_seq_len={cfg.packing.max_seq_len} exceeds model.max_positions={cfg.model.max_positions}"
+            f" ({cfg.model.family}_{cfg.model.size}): set packing.max_seq_len<={cfg.model.max_positions}"
+            f" or model.max_positions={cfg.packing.max_seq_len}"
+        )
+
+
 def train(cfg: WorkbenchConfig) -> TrainResult:
     require(cfg, ["model", "tokenizer", "corpus"], "train")
+    check_sequence_length(cfg)
     out = run_dir(cfg)
     if is_model_folder(out / "model"):
         log.info("run %s is finished (model/ exists): nothing to do; choose another run_name to train again", out)
-        return TrainResult(out, steps=cfg.trainer.max_steps)
+        return _finish(cfg, _finished(out), replace_export=False)
     tokenizer = Tokenizer.load(tokenizer_dir(cfg))
     shards = ShardSet.open(shards_dir(cfg))
     runtime = distributed.setup(cfg.hardware)
@@ -32,9 +70,10 @@ def train(cfg: WorkbenchConfig) -> TrainResult:
         if runtime.is_main:
             out.mkdir(parents=True, exist_ok=True)
             write_text(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
-        return pretrain(cfg, tokenizer, shards, out, runtime)
+        result = pretrain(cfg, tokenizer, shards, out, runtime)
     finally:
         distributed.teardown(runtime)
+    return _finish(cfg, result, replace_export=True) if runtime.is_main else result
 
 
 run = train

@@ -21,10 +21,13 @@ import math
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from workbench.corpus.config import SourceConfig
-from workbench.text.sources import iter_source_lines
+from workbench.text.sources import iter_source_line_blocks
 
 
 class SamplingError(ValueError):
@@ -63,25 +66,31 @@ def _random_open01(rng: random.Random) -> float:
 
 def reservoir_sample(lines: Iterable[str], k: int, rng: random.Random) -> Tuple[List[str], int]:
     """A uniform sample of ``k`` items of ``lines`` (all of them if fewer) and the number of items read."""
-    if k <= 0:
-        return [], sum(1 for _ in lines)
+    return reservoir_sample_blocks(([line] for line in lines), k, rng)
+
+
+def reservoir_sample_blocks(blocks: Iterable[List[str]], k: int, rng: random.Random) -> Tuple[List[str], int]:
+    """``reservoir_sample`` of the items of consecutive blocks (same draws, same sample): Python work per
+    block and per kept item, none per item read."""
     reservoir: List[str] = []
-    iterator: Iterator[str] = iter(lines)
-    for item in iterator:
-        reservoir.append(item)
-        if len(reservoir) == k:
-            break
-    else:
-        return reservoir, len(reservoir)
-    seen = k
-    w = math.exp(math.log(_random_open01(rng)) / k)
-    next_index = seen + _skip(rng, w)  # 0-based index of the next item that enters the reservoir
-    for index, item in enumerate(iterator, start=seen):
-        seen = index + 1
-        if index == next_index:
-            reservoir[rng.randrange(k)] = item
+    seen = 0
+    if k <= 0:
+        return reservoir, sum(len(block) for block in blocks)
+    w = 0.0
+    next_index = 0  # 0-based index of the next item that enters the reservoir, once it is full
+    for block in blocks:
+        base = seen
+        seen += len(block)
+        if len(reservoir) < k:
+            reservoir.extend(block[: k - len(reservoir)])
+            if len(reservoir) < k:
+                continue
+            w = math.exp(math.log(_random_open01(rng)) / k)
+            next_index = k + _skip(rng, w)
+        while next_index < seen:
+            reservoir[rng.randrange(k)] = block[next_index - base]
             w *= math.exp(math.log(_random_open01(rng)) / k)
-            next_index = index + 1 + _skip(rng, w)
+            next_index = next_index + 1 + _skip(rng, w)
     return reservoir, seen
 
 
@@ -129,17 +138,24 @@ def _source_rng(seed: int, index: int) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "little"))
 
 
-def _usable_lines(source: SourceConfig, max_line_chars: int, skipped: Counter, stats: Counter) -> Iterator[str]:
-    for line in iter_source_lines(source, stats):
-        if not line or line.isspace():
-            skipped["empty"] += 1
-            continue
-        if len(line) > max_line_chars:
-            skipped["overlong"] += 1
-            continue
-        if "\x00" in line:
-            stats["lines_with_nul"] += 1  # kept: the normalizer removes NUL and other control characters
-        yield line
+def _usable_line_blocks(source: SourceConfig, max_line_chars: int, skipped: Counter, stats: Counter) -> Iterator[List[str]]:
+    """Blocks of the usable lines of a source: blank and overlong lines left out and counted."""
+    for block in iter_source_line_blocks(source, stats):
+        n = len(block)
+        lengths = np.fromiter(map(len, block), dtype=np.int64, count=n)
+        blank = (lengths == 0) | np.fromiter(map(str.isspace, block), dtype=bool, count=n)
+        overlong = ~blank & (lengths > max_line_chars)
+        usable = ~(blank | overlong)
+        empty_count, overlong_count = int(blank.sum()), int(overlong.sum())
+        if empty_count:
+            skipped["empty"] += empty_count
+        if overlong_count:
+            skipped["overlong"] += overlong_count
+        kept = block if empty_count + overlong_count == 0 else list(compress(block, usable.tolist()))
+        with_nul = sum(map(str.__contains__, kept, repeat("\x00")))
+        if with_nul:
+            stats["lines_with_nul"] += with_nul  # kept: the normalizer removes NUL and other control characters
+        yield kept
 
 
 def _upsample(lines: List[str], quota: int, rng: random.Random) -> List[str]:
@@ -149,11 +165,12 @@ def _upsample(lines: List[str], quota: int, rng: random.Random) -> List[str]:
     return lines * copies + rng.sample(lines, extra)
 
 
-def _hash_lines(lines: Sequence[str]) -> str:
+def _hash_lines(lines: Sequence[str], chunk_lines: int = 10_000) -> str:
+    """sha256 of the lines, each followed by a newline (hashed a chunk of lines at a time)."""
     digest = hashlib.sha256()
-    for line in lines:
-        digest.update(line.encode("utf-8", errors="surrogatepass"))
-        digest.update(b"\n")
+    for start in range(0, len(lines), chunk_lines):
+        chunk = lines[start : start + chunk_lines]
+        digest.update(("\n".join(chunk) + "\n").encode("utf-8", errors="surrogatepass"))
     return digest.hexdigest()
 
 
@@ -179,25 +196,25 @@ def sample_lines(
     if single_pass:
         counter = [0] * len(sources)
 
-        def stream() -> Iterator[str]:
+        def stream() -> Iterator[List[str]]:
             for index, source in enumerate(sources):
-                for line in _usable_lines(source, max_line_chars, skipped, stats):
-                    counter[index] += 1
-                    yield line
+                for block in _usable_line_blocks(source, max_line_chars, skipped, stats):
+                    counter[index] += len(block)
+                    yield block
 
-        lines, _ = reservoir_sample(stream(), n_lines, _source_rng(seed, 0))
+        lines, _ = reservoir_sample_blocks(stream(), n_lines, _source_rng(seed, 0))
         seen = counter
         per_source = [lines]
         sampled_counts: List[Optional[int]] = [None] * len(sources)
     else:
         for source in sources:
-            seen.append(sum(1 for _ in _usable_lines(source, max_line_chars, skipped, stats)))
+            seen.append(sum(len(block) for block in _usable_line_blocks(source, max_line_chars, skipped, stats)))
         total = min(n_lines, sum(seen))
         quotas = source_quotas(seen, weights, languages, alpha, total)
         sampled_counts = list(quotas)
         for index, (source, quota) in enumerate(zip(sources, quotas)):
             rng = _source_rng(seed, index)
-            kept, _ = reservoir_sample(_usable_lines(source, max_line_chars, Counter(), Counter()), min(quota, seen[index]), rng)
+            kept, _ = reservoir_sample_blocks(_usable_line_blocks(source, max_line_chars, Counter(), Counter()), min(quota, seen[index]), rng)
             per_source.append(_upsample(kept, quota, rng))
         lines = [line for chunk in per_source for line in chunk]
     lines_seen = sum(seen)

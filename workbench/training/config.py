@@ -58,6 +58,9 @@ class TrainerConfig:
     # End this invocation at that step with a checkpoint (no model/ folder), the schedule still planned over
     # max_steps; rerun with the same run_name (e.g. other shards: BERT's 128 -> 512 phases) to go on. None: run to max_steps.
     stop_at_step: Optional[int] = None
+    # At the end of training, also write runs/<run>/transformers/ (the family's transformers masked-LM class and the
+    # tokenizer files; skipped with a logged reason when transformers is not installed). false: model/ only.
+    export_transformers: bool = True
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
@@ -78,6 +81,8 @@ class HardwareConfig:
     accelerator: str = "cpu"
     devices: int = 1  # processes per node (torchrun --nproc_per_node)
     precision: str = "fp32"
+    # Under torchrun with several processes: ddp (every process holds the model, gradients all-reduced) or fsdp
+    # (FSDP2: weights, gradients and optimizer state sharded; fp32/bf16). One process: the model as is.
     strategy: str = "single"
     num_threads: int = 0  # torch intra-op threads; 0 leaves torch's default
     peak_tflops: float = 1.0  # per device, for model FLOPs utilization

@@ -32,10 +32,12 @@ from workbench.model.pretraining import PretrainingModel
 from workbench.tokenization.tokenizer import Tokenizer
 from workbench.training import checkpoint as ckpt
 from workbench.training.batches import MaskedBatch, mask_batch
-from workbench.training.distributed import Runtime, all_reduce_sum
+from workbench.training.distributed import Runtime, all_reduce_min, all_reduce_sum
 from workbench.training.flops import step_flops
 from workbench.training.metrics_log import MetricsLogger
-from workbench.training.optim import build_optimizer, build_scheduler, gradient_norm
+from workbench.training.optim import build_optimizer, build_scheduler
+from workbench.training.out_of_memory import out_of_memory_advice
+from workbench.training.strategy import strategy_for
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,16 @@ class TrainResult:
     losses: List[float] = field(default_factory=list)  # training loss per logged step
     validation: Dict[str, float] = field(default_factory=dict)  # last validation metrics
     stopped_early: bool = False  # interrupted by a signal (checkpoint written)
+
+    @property
+    def objective(self) -> float:
+        """What a sweeper minimizes: the last validation loss (the last training loss without validation)."""
+        if "loss" in self.validation:
+            return float(self.validation["loss"])
+        return self.losses[-1] if self.losses else math.nan
+
+    def __float__(self) -> float:  # Hydra's Optuna sweeper reads a job's objective as float(return value)
+        return self.objective
 
 
 def resolve_encoder_config(model: EncoderConfig, tokenizer: Tokenizer) -> EncoderConfig:
@@ -147,6 +159,12 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
 
     torch.manual_seed(cfg.seed)
     model = PretrainingModel(encoder_config, nsp=trainer.objective.nsp).to(runtime.device)
+    strategy = strategy_for(hardware, runtime, encoder_config.layerdrop)
+    checkpoints_dir = run_dir / "checkpoints"
+    resumed = ckpt.load_latest(checkpoints_dir)
+    if resumed is not None:
+        model.load_state_dict(resumed.model_state)  # full weights, before DDP/FSDP take the model over
+    train_model = strategy.wrap(model)  # FSDP shards `model` itself; DDP wraps it
     optimizer = build_optimizer(model, trainer.optimizer)
     scheduler = build_scheduler(optimizer, trainer.scheduler, trainer.max_steps)
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=hardware.precision == "fp16")
@@ -160,11 +178,8 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
     stop_at = trainer.stop_at_step if trainer.stop_at_step is not None else trainer.max_steps
     step = 0
     bad_steps = 0
-    checkpoints_dir = run_dir / "checkpoints"
-    resumed = ckpt.load_latest(checkpoints_dir)
     if resumed is not None:
-        model.load_state_dict(resumed.model_state)
-        optimizer.load_state_dict(resumed.state["optimizer"])
+        strategy.load_optimizer_state(model, optimizer, resumed.state["optimizer"])
         scheduler.load_state_dict(resumed.state["scheduler"])
         scaler.load_state_dict(resumed.state["scaler"])
         if resumed.state.get("data", data_identity) == data_identity:
@@ -176,13 +191,6 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         if runtime.is_main:
             log.info("resumed from %s (step %d)", resumed.path, step)
 
-    train_model = model
-    if runtime.distributed:
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            model,
-            device_ids=[runtime.local_rank] if runtime.device.type == "cuda" else None,
-            find_unused_parameters=encoder_config.layerdrop > 0,  # skipped layers get no gradient
-        )
     if trainer.compile:
         train_model = torch.compile(train_model, dynamic=True)  # packed batches vary in length
 
@@ -199,10 +207,12 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         per_rank = -(-trainer.eval_batches // runtime.world_size)
         for _, batch in zip(range(per_rank), valid_loader):
             validation_batches.append(mask_batch(batch, tokenizer, trainer.objective, seed=cfg.seed, epoch=VALIDATION_EPOCH))
+        if strategy.sharded:  # every process must run the same number of sharded forwards
+            validation_batches = validation_batches[: all_reduce_min(len(validation_batches), runtime)]
 
-    def state() -> dict:
+    def state(optimizer_state: dict) -> dict:
         return {
-            "optimizer": optimizer.state_dict(),
+            "optimizer": optimizer_state,
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(),
             "loader": loader.state_dict(),
@@ -212,8 +222,10 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         }
 
     def save(at_step: int) -> None:
+        # full state dicts; under FSDP gathering them is a collective, so every process calls this
+        weights, optimizer_state = strategy.model_state(model), strategy.optimizer_state(model, optimizer)
         if runtime.is_main:
-            ckpt.save_checkpoint(checkpoints_dir, at_step, model.state_dict(), state(), trainer.keep_last)
+            ckpt.save_checkpoint(checkpoints_dir, at_step, weights, state(optimizer_state), trainer.keep_last)
 
     logger = MetricsLogger(run_dir, enabled=runtime.is_main, resume_step=step)
     result = TrainResult(run_dir, step)
@@ -235,19 +247,19 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                 loss_total = torch.zeros((), dtype=torch.float64)
                 correct_total = 0
                 for index, batch in enumerate(micro):
-                    sync = index == len(micro) - 1 or not runtime.distributed
-                    context = nullcontext() if sync else train_model.no_sync()
-                    with context:
+                    with strategy.accumulating(train_model, last_micro_batch=index == len(micro) - 1):
                         out = _forward(train_model, batch, runtime, hardware.precision)
-                        # Sum of token losses / global masked count; DDP averages gradients over ranks.
+                        # Sum of token losses / global masked count; DDP and FSDP average gradients over ranks.
                         loss = out.mlm_loss * (out.mlm_count / global_masked) * runtime.world_size
                         if out.nsp_loss is not None:
                             loss = loss + out.nsp_loss * (batch.input_ids.shape[0] / global_sequences) * runtime.world_size
                         scaler.scale(loss).backward()
                     loss_total += float(loss.detach()) / runtime.world_size
                     correct_total += int(out.mlm_correct)
-                totals = all_reduce_sum(torch.stack([loss_total, torch.tensor(float(correct_total), dtype=torch.float64)]), runtime)
-                loss_value, global_correct = float(totals[0]), float(totals[1])
+                # a stop signal counts when any process got it, so that all stop (and save) at the same step
+                flags = torch.tensor([float(correct_total), float(stop.requested)], dtype=torch.float64)
+                totals = all_reduce_sum(torch.cat([loss_total.reshape(1), flags]), runtime)
+                loss_value, global_correct, stop_requested = float(totals[0]), float(totals[1]), bool(totals[2] > 0)
 
                 if not math.isfinite(loss_value):
                     bad_steps += 1
@@ -262,7 +274,7 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                     continue
                 bad_steps = 0
                 scaler.unscale_(optimizer)
-                grad_norm = gradient_norm(model.parameters())
+                grad_norm = strategy.gradient_norm(model)
                 if trainer.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip)
                 lr = optimizer.param_groups[0]["lr"]
@@ -303,12 +315,14 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                     logger.log(step, "valid", result.validation)
                 if step % trainer.checkpoint_every == 0 or step == stop_at:
                     save(step)
-                if stop.requested:
+                if stop_requested:
                     save(step)
                     result.stopped_early = True
                     if runtime.is_main:
                         log.warning("stop requested: checkpoint written at step %d; rerun the same command to resume", step)
                     break
+    except torch.OutOfMemoryError as error:  # nothing is half-written: checkpoints are atomic, model/ comes last
+        raise TrainingError(out_of_memory_advice(trainer, hardware, runtime.world_size, f"in step {step + 1}", error)) from error
     finally:
         progress.close()
         logger.close()
@@ -317,9 +331,11 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         result.stopped_early = True
         if runtime.is_main:
             log.info("stopped at trainer.stop_at_step=%d (checkpoint written); rerun with the same run_name to go on", step)
-    if runtime.is_main and not result.stopped_early:
-        save_model_folder(
-            run_dir / "model", model.state_dict(), encoder_config, tokenizer.directory,
-            provenance(cfg, steps=step, validation=result.validation),
-        )
+    if not result.stopped_early:
+        weights = strategy.model_state(model)  # collective under FSDP
+        if runtime.is_main:
+            save_model_folder(
+                run_dir / "model", weights, encoder_config, tokenizer.directory,
+                provenance(cfg, steps=step, validation=result.validation),
+            )
     return result

@@ -23,9 +23,25 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> List[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def fused_adamw_supported(parameters: Iterable[torch.Tensor]) -> bool:
+    """torch's fused AdamW kernel (one pass over each tensor) exists for plain float tensors on CPU and CUDA."""
+    return all(
+        type(p.data) is torch.Tensor and p.device.type in ("cpu", "cuda") and p.dtype in _FUSED_DTYPES
+        for p in parameters
+    )
+
+
+_FUSED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
 def build_optimizer(model: nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
+    """AdamW, fused where the kernel exists (CPU/CUDA plain tensors): the same update as the for-each
+    implementation up to float rounding, in one pass per tensor instead of about ten (a few percent of a
+    small model's CPU step). Sharded (DTensor) or XLA parameters use the for-each implementation."""
     groups = parameter_groups(model, config.weight_decay)
-    return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas), eps=config.eps, foreach=True)
+    fused = fused_adamw_supported(p for group in groups for p in group["params"])
+    implementation = {"fused": True} if fused else {"foreach": True}
+    return torch.optim.AdamW(groups, lr=config.lr, betas=tuple(config.betas), eps=config.eps, **implementation)
 
 
 def lr_multiplier(step: int, config: SchedulerConfig, max_steps: int) -> float:

@@ -10,9 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
+from workbench.artifacts.hashing import sha256_file
+from workbench.artifacts.provenance import config_hash
 from workbench.evaluation.config import TaskConfig
 from workbench.evaluation.errors import TaskDataError
-from workbench.evaluation.examples import Example, QAExample, TaggedSentence, TextExample, is_labeled, label_set
+from workbench.evaluation.examples import (
+    Example, MultiLabelExample, QAExample, TaggedSentence, TextExample, is_labeled, label_set,
+)
 from workbench.evaluation.readers.cls_review import read_cls_review
 from workbench.evaluation.readers.common import resolve
 from workbench.evaluation.readers.conll import read_conll
@@ -35,6 +39,7 @@ _FILE_READERS: Dict[str, Callable[[Path, TaskConfig], List[Example]]] = {
 _EXPECTED = {
     "classification": TextExample,
     "pair_classification": TextExample,
+    "multilabel_classification": MultiLabelExample,
     "token_classification": TaggedSentence,
     "extractive_qa": QAExample,
 }
@@ -57,17 +62,34 @@ class TaskData:
 def read_split(task: TaskConfig, location: str, base_dir: Optional[Path] = None) -> List[Example]:
     """Examples of one split: a local file (``task.format``) or a hub split (``format=datasets``)."""
     if task.format == "datasets":
+        where = f"{task.hub_name}[{location}]"
         examples = read_hub(task, location, base_dir)
     else:
-        examples = _FILE_READERS[task.format](resolve(location, base_dir), task)
+        path = resolve(location, base_dir)
+        where = str(path)
+        if path.stat().st_size == 0:
+            raise TaskDataError(f"{path}: empty file; point the task's train/dev/test at a file with examples")
+        examples = _FILE_READERS[task.format](path, task)
+    if not examples:
+        if task.filter_column:
+            raise TaskDataError(f"{where}: no example with {task.filter_column} == {task.filter_value!r} (task.filter_column/filter_value)")
+        raise TaskDataError(f"{where}: no example; the split holds only blank lines or a header (task.format={task.format})")
     expected = _EXPECTED[task.kind]
-    if examples and not isinstance(examples[0], expected):
+    if not isinstance(examples[0], expected):
         raise TaskDataError(f"task {task.name}: format={task.format} gives {type(examples[0]).__name__} examples, not the {expected.__name__} kind={task.kind} needs")
     if task.kind == "pair_classification":
         for example in examples:
             if example.pair is None:
                 raise TaskDataError(f"{example.source}: no second text (task.pair_column={task.pair_column!r})")
     return examples
+
+
+def _gold_labels(example: Example) -> tuple:
+    if isinstance(example, TextExample):
+        return () if example.label is None else (example.label,)
+    if isinstance(example, MultiLabelExample):
+        return example.labels or ()
+    return ()
 
 
 def _labels(task: TaskConfig, data: TaskData) -> List[str]:
@@ -85,16 +107,41 @@ def _labels(task: TaskConfig, data: TaskData) -> List[str]:
     if len(labels) < 2:
         raise TaskDataError(f"task {task.name}: {len(labels)} label(s) {labels} in train; classification needs at least two")
     known = set(labels)
-    for name, split in [("train", data.train), *data.splits().items()]:
+    origin = "task.labels" if task.labels else f"the labels of the training split {task.train}"
+    for split in (data.train, *data.splits().values()):
         for example in split:
-            if example.label is not None and example.label not in known:
-                raise TaskDataError(f"{example.source}: label {example.label!r} is not one of {labels} (task.labels)")
+            for label in _gold_labels(example):
+                if label not in known:
+                    raise TaskDataError(
+                        f"{example.source}: label {label!r} is not one of {labels} ({origin});"
+                        " fix the label, or list every label in task.labels"
+                    )
     return labels
+
+
+def task_files_hash(task: TaskConfig, base_dir: Optional[Path] = None) -> str:
+    """Content hash of the task's local files (train, dev, test, extra tests): edited files make another job.
+    Empty for hub datasets (their name and split identify them) and for splits that are not set."""
+    if task.format == "datasets":
+        return ""
+    locations = {"train": task.train, "dev": task.dev, "test": task.test, **task.extra_test}
+    digests = {role: sha256_file(resolve(location, base_dir)) for role, location in sorted(locations.items()) if location}
+    return config_hash(digests) if digests else ""
+
+
+def _unlabeled(examples: List[Example]) -> str:
+    if not examples:
+        return "no example"
+    first = next(e for e in examples if not is_labeled([e]))
+    return f"{first.source} has no gold label"
 
 
 def load_task(task: TaskConfig, base_dir: Optional[Path] = None) -> TaskData:
     if task.train is None:
-        raise TaskDataError(f"task {task.name}: task.train is not set (a file path, or a hub split with format=datasets)")
+        raise TaskDataError(
+            f"task {task.name}: task.train is not set; name the training file on the command line"
+            " (task.train=path/to/train.csv), or the hub split with format=datasets"
+        )
     train = read_split(task, task.train, base_dir)
     fractions = [task.test_fraction if task.test is None else 0.0, task.dev_fraction if task.dev is None else 0.0]
     train, (carved_test, carved_dev) = carve(train, fractions, task.split_seed)
@@ -107,9 +154,12 @@ def load_task(task: TaskConfig, base_dir: Optional[Path] = None) -> TaskData:
     for name, location in task.extra_test.items():
         tests[name] = read_split(task, location, base_dir)
     if not is_labeled(train):
-        raise TaskDataError(f"task {task.name}: the training split {task.train} is unlabeled or empty")
+        raise TaskDataError(f"task {task.name}: the training split {task.train} is unlabeled ({_unlabeled(train)})")
     if not is_labeled(dev):
-        raise TaskDataError(f"task {task.name}: the dev split is unlabeled or empty; model selection needs gold labels")
+        raise TaskDataError(
+            f"task {task.name}: the dev split {task.dev or 'carved from train'} is unlabeled ({_unlabeled(dev)});"
+            " model selection needs gold labels"
+        )
     unlabeled = [name for name, split in tests.items() if not is_labeled(split)]
     for name in unlabeled:  # XTREME-style test files without gold labels cannot be scored
         del tests[name]

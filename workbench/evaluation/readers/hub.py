@@ -12,8 +12,8 @@ from typing import Any, List, Optional, Sequence
 
 from workbench.evaluation.config import TaskConfig
 from workbench.evaluation.errors import TaskDataError
-from workbench.evaluation.examples import Example, QAExample, TaggedSentence, TextExample
-from workbench.evaluation.readers.common import label_text
+from workbench.evaluation.examples import Example, QAExample, TaggedSentence
+from workbench.evaluation.readers.common import label_text, text_example
 from workbench.evaluation.readers.squad_json import anchor_answer
 from workbench.evaluation.tagging import to_iob2
 
@@ -79,7 +79,7 @@ def read_hub(task: TaskConfig, split: str, base_dir: Optional[Path]) -> List[Exa
     elif task.kind == "token_classification":
         needed = {task.text_column, task.label_column}
     else:
-        needed = {task.text_column} | ({task.pair_column} if task.pair_column else set())
+        needed = {task.text_column, task.label_column} | ({task.pair_column} if task.pair_column else set())
     if task.filter_column:
         needed.add(task.filter_column)
     missing = sorted(needed - columns)
@@ -109,8 +109,14 @@ def read_hub(task: TaskConfig, split: str, base_dir: Optional[Path]) -> List[Exa
             iob2 = tuple(to_iob2(tags, task.tag_scheme, here)) if tags is not None else None
             examples.append(TaggedSentence(tuple(record[task.text_column]), iob2, here))
         else:
-            label = _label_name(record[task.label_column], label_names, task, here) if task.label_column in columns else None
+            raw = record[task.label_column]
+            if task.kind == "multilabel_classification" and isinstance(raw, (list, tuple)):
+                label = [_label_name(value, label_names, task, here) for value in raw]
+                if any(name is None for name in label):
+                    raise TaskDataError(f"{here}: negative label id in {raw!r}; a multi-label list holds label ids >= 0")
+            else:
+                label = _label_name(raw, label_names, task, here)
             pair = record[task.pair_column] if task.pair_column else None
-            examples.append(TextExample(record[task.text_column], pair, label, here))
+            examples.append(text_example(task, record[task.text_column], pair, label, here))
     return examples
 
