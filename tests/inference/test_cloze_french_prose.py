@@ -32,7 +32,7 @@ from workbench.training.metrics_log import read_metrics
 
 NOVELS = "eltec_fra_plain1/FRA00[1-4]*.txt"  # Adam (2), Audoux, Aimard (2), Allais: 2.1 MB, ~14k paragraphs
 
-# cloze -> the plausible completions. With seeds 0, 1 and 2 each top-1 was "ne" at p >= 0.33, >= 0.2 ahead of the
+# cloze -> the plausible completions. With seeds 0, 1 and 2 each top-1 was "ne" at p >= 0.33, about 0.2 or more ahead of the
 # runner-up ("me", "se", "vous"); "Il <mask> fallait pas." was left out: seed 2 puts "se"/"me" first (Il me fallait).
 CLOZES = {
     "Je <mask> sais pas.": {"ne"},
