@@ -171,3 +171,27 @@ def test_build_inputs_per_family(trained):
     flaubert = Tokenizer.load(trained("moses_bpe", "flaubert"))
     ids, types = flaubert.build_inputs([20], [21])
     assert ids == [0, 20, 1, 21, 1] and types == [0, 0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("algorithm", ["sentencepiece_bpe", "sentencepiece_unigram"])
+def test_fairseq_dict_counts_are_the_pieces_of_the_encoded_sample(trained, sample_sources, algorithm):
+    """dict.txt is what fairseq-preprocess builds from the sample encoded by spm_encode: each piece with its
+    number of occurrences (workbench counts BPE pieces per distinct word: the same numbers)."""
+    from collections import Counter
+
+    from tests.tokenization.conftest import make_config
+    from workbench.text.normalize import normalize_lines
+    from workbench.text.sampling import sample_lines
+    from workbench.tokenization.assemble import normalization_spec
+
+    folder = trained(algorithm, "roberta")
+    config = make_config(algorithm, "roberta")
+    sample = sample_lines(sample_sources, config.sample_lines, config.seed, max_line_chars=config.max_line_chars)
+    normalized = [line for line in normalize_lines(sample.lines, normalization_spec(config)) if line]
+    processor = spm.SentencePieceProcessor(model_file=str(folder / "sentencepiece.model"))
+    expected: Counter = Counter()
+    for pieces in processor.encode(normalized, out_type=str):  # spm_encode --output_format=piece, line by line
+        expected.update(pieces)
+    rows = [row.rsplit(" ", 1) for row in (folder / "dict.txt").read_text(encoding="utf-8").splitlines()]
+    assert {piece: int(count) for piece, count in rows} == {piece: expected.get(piece, 0) for piece, _ in rows}
+    assert sum(int(count) for _, count in rows) > 10_000

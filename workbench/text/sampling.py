@@ -48,7 +48,7 @@ class LineSample:
         return {
             "sample_sha256": self.sha256,
             "sample_lines": len(self.lines),
-            "sample_chars": sum(len(line) for line in self.lines),
+            "sample_chars": sum(map(len, self.lines)),
             "lines_seen": self.lines_seen,
             "skipped": dict(self.skipped),
             "repaired": dict(self.repaired),

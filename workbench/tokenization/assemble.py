@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from tokenizers import AddedToken, Tokenizer as HFTokenizer
 
 from workbench.text.normalize import NormalizationSpec, build_normalizer, normalize_lines
+from workbench.text.sources import iter_file_line_blocks
 from workbench.tokenization.config import TokenizerConfig
 from workbench.tokenization.errors import TokenizerTrainingError, VocabularySizeError
 from workbench.tokenization.families import Family
@@ -48,11 +50,57 @@ def iter_normalized_chunks(
         yield [line for line in normalize_lines(lines[start : start + chunk_lines], spec) if line]
 
 
-def character_counts(lines: Sequence[str], spec: NormalizationSpec) -> Counter:
-    """Occurrences of each non-space character of the normalized sample."""
+class NormalizedSample:
+    """The training sample normalized into a UTF-8 text file, one line per line: what the libraries train on.
+
+    Writing it empties the list of raw lines (the trainers own the sample), so neither the raw nor the
+    normalized lines stay in Python memory while the library trains: like a run of the library on a file,
+    the training holds only the library's own copy. Lines that normalize to nothing are left out.
+    """
+
+    def __init__(self, lines: List[str], spec: NormalizationSpec, path: Path, count_characters: bool = False) -> None:
+        self.path = path
+        self.lines = 0
+        self.characters: Counter = Counter()  # occurrences of each non-space character (count_characters)
+        with open(path, "w", encoding="utf-8", errors="surrogatepass", newline="\n") as handle:
+            for start in range(0, len(lines), CHUNK_LINES):
+                chunk = [line for line in normalize_lines(lines[start : start + CHUNK_LINES], spec) if line]
+                if not chunk:
+                    continue
+                text = "\n".join(chunk)
+                handle.write(text)
+                handle.write("\n")
+                if count_characters:
+                    self.characters.update(text)
+                self.lines += len(chunk)
+        lines.clear()
+        self.characters.pop(" ", None)
+        self.characters.pop("\n", None)
+
+    def iter_blocks(self) -> Iterator[List[str]]:
+        """The normalized lines, a block of about 256 KiB at a time."""
+        for block, _flags in iter_file_line_blocks(self.path):
+            yield block
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free memory back to the system (glibc ``malloc_trim``; nothing elsewhere).
+
+    A library that trained in this process (SentencePiece) frees its memory to the C heap, which keeps it
+    resident; without this, what the process allocates next (dict.txt counting, the exported files) would
+    raise the peak resident set above the training's own peak.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def normalized_character_counts(normalized: Sequence[str]) -> Counter:
+    """Occurrences of each non-space character of already normalized lines."""
     counts: Counter = Counter()
-    for chunk in iter_normalized_chunks(lines, spec):
-        counts.update(" ".join(chunk))
+    for start in range(0, len(normalized), CHUNK_LINES):
+        counts.update("".join(normalized[start : start + CHUNK_LINES]))
     counts.pop(" ", None)
     return counts
 

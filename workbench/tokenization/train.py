@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from workbench.artifacts.atomic import atomic_dir, write_json
 from workbench.artifacts.provenance import provenance
@@ -22,7 +22,8 @@ from workbench.tokenization.export import write_tokenizer_files
 from workbench.tokenization.families import Family, get_family
 from workbench.tokenization.tokenizer import MANIFEST_FILE, Tokenizer
 
-Trainer = Callable[[TokenizerConfig, Sequence[str], Family], TrainedVocabulary]
+# (config, sample lines, family): a trainer owns the list of lines and may empty it once it no longer needs them
+Trainer = Callable[[TokenizerConfig, List[str], Family], TrainedVocabulary]
 
 
 def _trainer(algorithm: str) -> Trainer:
@@ -72,7 +73,10 @@ def train_tokenizer(
     except SamplingError as error:
         raise EmptyCorpusError(f"cannot train tokenizer {config.name!r}: {error}") from None
     sampled = time.perf_counter()
-    trained = trainer(config, sample.lines, family)
+    description = sample.describe()
+    lines, sample.lines = sample.lines, []
+    trained = trainer(config, lines, family)  # may empty ``lines`` to free the raw sample while training
+    del lines
     backend = finish_pipeline(trained.backend, family, config.vocab_size, config.algorithm)
     finished = time.perf_counter()
     with atomic_dir(out_dir, overwrite=True) as tmp:
@@ -86,7 +90,7 @@ def train_tokenizer(
                 artifact="tokenizer",
                 seed=config.seed,
                 corpus=corpus_description,
-                sample=sample.describe(),
+                sample=description,
                 vocab_size=backend.get_vocab_size(with_added_tokens=True),
                 files=sizes,
                 timings_seconds={"sampling": round(sampled - started, 3), "training": round(finished - sampled, 3)},

@@ -14,8 +14,10 @@ import io
 import itertools
 import os
 import re
+import tempfile
+from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 import sentencepiece as spm
@@ -24,11 +26,12 @@ from tokenizers import decoders, models, pre_tokenizers
 
 from workbench.artifacts.atomic import atomic_file
 from workbench.tokenization.assemble import (
+    NormalizedSample,
     TrainedVocabulary,
     check_reachable,
-    iter_normalized_chunks,
     normalization_spec,
     normalizer_for,
+    release_free_memory,
 )
 from workbench.tokenization.config import TokenizerConfig
 from workbench.tokenization.errors import TokenizerTrainingError, VocabularySizeError
@@ -94,12 +97,10 @@ def train_sentencepiece_model(config: TokenizerConfig, normalized_lines, family:
 
 
 def _pieces(processor: spm.SentencePieceProcessor) -> List[Tuple[str, float]]:
-    pieces = []
-    for index in range(processor.get_piece_size()):
-        if processor.is_control(index) or processor.is_unknown(index):
-            continue
-        pieces.append((processor.id_to_piece(index), processor.get_score(index)))
-    return pieces
+    """(piece, score) of every learned piece, in id order (control and unknown pieces left out)."""
+    ids = list(range(processor.get_piece_size()))
+    learned = [not (control or unknown) for control, unknown in zip(processor.is_control(ids), processor.is_unknown(ids))]
+    return list(itertools.compress(zip(processor.id_to_piece(ids), processor.get_score(ids)), learned))
 
 
 def bpe_merges(vocab: Dict[str, int], scored_pieces: List[Tuple[str, float]]) -> List[Tuple[str, str]]:
@@ -122,36 +123,81 @@ def bpe_merges(vocab: Dict[str, int], scored_pieces: List[Tuple[str, float]]) ->
     return [(left, right) for left, right, _ in merges]
 
 
+COUNT_CHUNK_WORDS = 50_000  # distinct words encoded per call when counting by word (bounds the id lists held)
+
+
 def native_counts(
-    processor: spm.SentencePieceProcessor, normalized: Sequence[str], vocab: Dict[str, int], unk_id: int, threads: int
+    processor: spm.SentencePieceProcessor,
+    blocks: Iterable[Sequence[str]],
+    vocab: Dict[str, int],
+    unk_id: int,
+    threads: int,
+    by_word: bool = False,
 ) -> np.ndarray:
-    """Occurrences of each final id when SentencePiece itself segments the (normalized) sample."""
+    """Occurrences of each final id when SentencePiece itself segments the (normalized) sample, given as
+    blocks of lines: the counts fairseq-preprocess takes from the sample encoded by ``spm_encode``.
+
+    ``by_word`` (BPE models): each distinct word is encoded once and its pieces counted as often as the word
+    occurs. Exactly the line-by-line counts: the lines are normalized (single spaces, no space at either end),
+    so SentencePiece sees ``▁w1▁w2...``; with ``split_by_whitespace`` no piece holds a ``▁`` after its first
+    character, so no pair across two words is ever in the vocabulary, and SentencePiece's BPE applies each
+    word's merges in the same order whatever surrounds it (best score first, leftmost first among equals).
+    Unigram models are counted line by line: their Viterbi sums scores along the whole line, so in theory a
+    float rounding could break a tie differently than within a lone word.
+    """
+    ids = list(range(processor.get_piece_size()))
+    special = [control or unknown for control, unknown in zip(processor.is_control(ids), processor.is_unknown(ids))]
     to_ours = np.array(
-        [unk_id if processor.is_unknown(i) or processor.is_control(i) else vocab[processor.id_to_piece(i)]
-         for i in range(processor.get_piece_size())],
-        dtype=np.int64,
+        [unk_id if is_special else vocab[piece] for piece, is_special in zip(processor.id_to_piece(ids), special)], dtype=np.int64
     )
     counts = np.zeros(len(vocab), dtype=np.int64)
-    for start in range(0, len(normalized), 50_000):
-        encoded = processor.encode(list(normalized[start : start + 50_000]), num_threads=threads)
+    if by_word:
+        words: Counter = Counter()
+        for block in blocks:
+            words.update(itertools.chain.from_iterable(map(str.split, block, itertools.repeat(" "))))  # sp's word separator
+        distinct = list(words)
+        occurrences = np.fromiter(words.values(), dtype=np.int64, count=len(words))
+        del words
+        for start in range(0, len(distinct), COUNT_CHUNK_WORDS):
+            encoded = processor.encode(distinct[start : start + COUNT_CHUNK_WORDS], num_threads=threads)
+            pieces_per_word = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+            flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64, count=int(pieces_per_word.sum()))
+            weights = np.repeat(occurrences[start : start + COUNT_CHUNK_WORDS], pieces_per_word)
+            counts += np.bincount(to_ours[flat], weights=weights, minlength=len(vocab)).astype(np.int64)  # exact below 2**53
+        return counts
+    for block in blocks:
+        encoded = processor.encode(list(block), num_threads=threads)
         flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64)
         if flat.size:
             counts += np.bincount(to_ours[flat], minlength=len(vocab))
     return counts
 
 
-def train_sentencepiece(config: TokenizerConfig, lines: Sequence[str], family: Family) -> TrainedVocabulary:
+def train_sentencepiece(config: TokenizerConfig, lines: List[str], family: Family) -> TrainedVocabulary:
+    """Train on the sample (the list is emptied: see ``NormalizedSample``); dict.txt counts are taken from the
+    normalized sample before its file is removed."""
     normalizer = normalizer_for(config)
-    normalized = [line for chunk in iter_normalized_chunks(lines, normalization_spec(config)) for line in chunk]
-    model_bytes = train_sentencepiece_model(config, normalized, family)
-    processor = spm.SentencePieceProcessor(model_proto=model_bytes)
-    pieces = _pieces(processor)
-    tokens = family.layout([piece for piece, _ in pieces])
+    with tempfile.TemporaryDirectory(prefix="workbench-sentencepiece-") as folder:
+        sample = NormalizedSample(lines, normalization_spec(config), Path(folder) / "sample.txt")
+        # the lines stream from the file a block at a time (a path given to SentencePiece would be recorded in
+        # the model, making its bytes depend on the temporary folder)
+        model_bytes = train_sentencepiece_model(config, itertools.chain.from_iterable(sample.iter_blocks()), family)
+        release_free_memory()
+        processor = spm.SentencePieceProcessor(model_proto=model_bytes)
+        pieces = _pieces(processor)
+        tokens = family.layout([piece for piece, _ in pieces])
+        vocab = {token: index for index, token in enumerate(tokens)}
+        counts = None
+        if family.name == "roberta" and config.fairseq_dict_counts and len(vocab) == len(tokens):
+            # counting runs on every core: the sums do not depend on the thread count
+            counts = native_counts(
+                processor, sample.iter_blocks(), vocab, vocab[family.unk], os.cpu_count() or 1,
+                by_word=config.algorithm == "sentencepiece_bpe",
+            )
     if len(tokens) != len(family.all_tokens) + len(pieces):
         raise TokenizerTrainingError(
             "sentencepiece learned a piece that is also a special token of the family; this cannot be exported"
         )
-    vocab = {token: index for index, token in enumerate(tokens)}
     unk_id = vocab[family.unk]
     if config.algorithm == "sentencepiece_unigram":
         scores = dict(pieces)
@@ -170,12 +216,7 @@ def train_sentencepiece(config: TokenizerConfig, lines: Sequence[str], family: F
             handle.write(model_bytes)
         written = [MODEL_FILE]
         if family.name == "roberta":
-            if config.fairseq_dict_counts:
-                # counting runs on every core: the sums do not depend on the thread count
-                counts = native_counts(processor, normalized, vocab, unk_id, os.cpu_count() or 1)
-            else:
-                counts = np.full(len(tokens), UNCOUNTED, dtype=np.int64)
-            written.append(write_dict_rows(directory, tokens, counts, family))
+            written.append(write_dict_rows(directory, tokens, counts if counts is not None else np.full(len(tokens), UNCOUNTED, dtype=np.int64), family))
         return written
 
     return TrainedVocabulary(backend, write_native, extra_meta={"sentencepiece_model": MODEL_FILE})

@@ -8,16 +8,17 @@ so l'hôpital -> l ' hôpital) and a WordPiece model with "##" continuations.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
-from typing import List, Sequence
+from typing import List
 
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from workbench.artifacts.atomic import write_text
 from workbench.tokenization.assemble import (
+    NormalizedSample,
     TrainedVocabulary,
-    character_counts,
     check_reachable,
     kept_alphabet,
     normalization_spec,
@@ -58,29 +59,34 @@ def complete_alphabet(learned: List[str], family: Family) -> List[str]:
 MAX_INPUT_CHARS_PER_WORD = 100  # BERT's limit: longer words become [UNK]
 
 
-def train_wordpiece(config: TokenizerConfig, lines: Sequence[str], family: Family) -> TrainedVocabulary:
+def train_wordpiece(config: TokenizerConfig, lines: List[str], family: Family) -> TrainedVocabulary:
     check_reachable(config.vocab_size, len(family.all_tokens) + 1, "the special tokens")
     normalizer = normalizer_for(config)
+    # The sample is normalized once (Python mirror of the saved normalizer, exact: see normalize_lines) into a
+    # file (the list of raw lines is emptied, see NormalizedSample); the trainer reads the normalized lines
+    # and has no normalizer, so its pre-tokenizer sees exactly what it would see after the normalizer,
+    # without the cost of running the normalizer's regexes on every line again.
     backend = HFTokenizer(models.WordPiece(unk_token=family.unk, continuing_subword_prefix=PREFIX))
-    backend.normalizer = normalizer
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.decoder = decoders.WordPiece(prefix=PREFIX)
-    alphabet = kept_alphabet(character_counts(lines, normalization_spec(config)), config.character_coverage)
-    limit_alphabet = len(alphabet)
-    # The trainer gives "##c" symbols ids in hash-map order, which breaks ties between equally frequent merges
-    # differently from run to run. Declaring every "##c" up front (sorted) fixes their ids: same inputs and
-    # seed, same vocabulary. They would be added anyway (see complete_alphabet).
-    continuations = sorted(PREFIX + char for char in alphabet)
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=config.vocab_size,
-        min_frequency=config.min_frequency,
-        show_progress=False,
-        special_tokens=[*family.all_tokens, *continuations],
-        limit_alphabet=limit_alphabet or None,
-        continuing_subword_prefix=PREFIX,
-    )
-    # The trainer applies the normalizer and pre-tokenizer itself, exactly as encoding will.
-    backend.train_from_iterator(lines, trainer=trainer, length=len(lines))
+    with tempfile.TemporaryDirectory(prefix="workbench-wordpiece-") as folder:
+        sample = NormalizedSample(lines, normalization_spec(config), Path(folder) / "sample.txt", count_characters=True)
+        alphabet = kept_alphabet(sample.characters, config.character_coverage)
+        limit_alphabet = len(alphabet)
+        # The trainer gives "##c" symbols ids in hash-map order, which breaks ties between equally frequent
+        # merges differently from run to run. Declaring every "##c" up front (sorted) fixes their ids: same
+        # inputs and seed, same vocabulary. They would be added anyway (see complete_alphabet).
+        continuations = sorted(PREFIX + char for char in alphabet)
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=config.vocab_size,
+            min_frequency=config.min_frequency,
+            show_progress=False,
+            special_tokens=[*family.all_tokens, *continuations],
+            limit_alphabet=limit_alphabet or None,
+            continuing_subword_prefix=PREFIX,
+        )
+        # The trainer applies the pre-tokenizer itself, exactly as encoding will after the normalizer.
+        backend.train_from_iterator(sample.iter_blocks(), trainer=trainer, length=sample.lines)
     trained = backend.get_vocab(with_added_tokens=False)
     learned = complete_alphabet([token for token, _ in sorted(trained.items(), key=lambda item: item[1])], family)
     vocab = {token: index for index, token in enumerate(family.layout(learned))}
