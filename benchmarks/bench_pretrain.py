@@ -9,8 +9,9 @@ clipping, in a plain loop. Dropout is on in both. The model has CamemBERT's 32,0
 (``--vocab``; the sample tokenizer itself has 3,000 ids, which both sides' masking draws from).
 
 Both use one thread and run in alternating rounds (background load hits both alike); tokens/s counts real
-(non-padding) tokens per second of whole steps (data included); the median over steps is printed, with the
-share of step time spent on data (reading, collating, masking).
+(non-padding) tokens per second of whole steps (data included; on the workbench side the loop's own figure, wall
+time from one step's end to the next, so its logging and progress bar count too); the median over steps is
+printed, with the share of step time spent on data (reading, collating, masking).
 
     python benchmarks/bench_pretrain.py                       # camembert small, batch 16 x 128, 3 rounds of 8 steps
     python benchmarks/bench_pretrain.py --size tiny --rounds 2 --steps 6

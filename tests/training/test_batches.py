@@ -89,3 +89,26 @@ def test_a_sequence_drawn_twice_gets_two_dynamic_masks_but_one_static_mask():
     static = mask_batch(_batch(ids, [7, 7], positions=[10, 11]), _Tok(), ObjectiveConfig(masking="static"), seed=0)
     assert not torch.equal(dynamic.labels[0], dynamic.labels[1])
     assert torch.equal(static.labels[0], static.labels[1])
+
+
+def test_a_batch_straddling_an_epoch_boundary_masks_each_row_as_its_own_epoch_would():
+    # 10 samples per epoch: positions 8..11 hold epoch 0's last two draws and epoch 1's first two. One process
+    # with micro-batches of 4 reads them in one batch (starting in epoch 0), another split reads 8-9 and 10-11 apart.
+    ids = torch.randint(5, 1000, (4, 64), generator=torch.Generator().manual_seed(5))
+    for masking in ("dynamic", "static"):
+        objective = ObjectiveConfig(masking=masking, static_duplicates=3, mlm_probability=0.3)
+        whole = mask_batch(_batch(ids, [3, 7, 7, 3], epoch=0, positions=[8, 9, 10, 11]), _Tok(), objective, seed=2, samples_per_epoch=10)
+        first = mask_batch(_batch(ids[:2], [3, 7], epoch=0, positions=[8, 9]), _Tok(), objective, seed=2, samples_per_epoch=10)
+        second = mask_batch(_batch(ids[2:], [7, 3], epoch=1, positions=[10, 11]), _Tok(), objective, seed=2, samples_per_epoch=10)
+        assert torch.equal(whole.labels, torch.cat([first.labels, second.labels]))
+        assert torch.equal(whole.input_ids, torch.cat([first.input_ids, second.input_ids]))
+        # the epoch-1 rows are not masked with epoch 0's stream (what the batch's start epoch would give)
+        stale = mask_batch(_batch(ids[2:], [7, 3], epoch=0, positions=[10, 11]), _Tok(), objective, seed=2, epoch=0)
+        assert not torch.equal(second.labels, stale.labels)
+    # static: sample 3 at position 8 (epoch 0) and at position 11 (epoch 1) gets two of its fixed duplicates
+    static = ObjectiveConfig(masking="static", static_duplicates=3)
+    row = ids[:1].repeat(2, 1)
+    twice = mask_batch(_batch(row, [3, 3], positions=[8, 11]), _Tok(), static, seed=2, samples_per_epoch=10)
+    assert not torch.equal(twice.labels[0], twice.labels[1])
+    again = mask_batch(_batch(row, [3, 3], positions=[8, 38]), _Tok(), static, seed=2, samples_per_epoch=10)  # epochs 0 and 3
+    assert torch.equal(again.labels[0], again.labels[1])

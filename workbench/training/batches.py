@@ -15,7 +15,7 @@ from typing import Dict, Optional
 import torch
 
 from workbench.objectives.config import ObjectiveConfig
-from workbench.objectives.masking import generator_for, mask_tokens
+from workbench.objectives.masking import mask_sequences, masking_seed
 from workbench.objectives.words import WordBoundaries
 from workbench.tokenization.tokenizer import Tokenizer
 
@@ -54,39 +54,46 @@ def mask_batch(
     objective: ObjectiveConfig,
     seed: int,
     epoch: Optional[int] = None,
+    samples_per_epoch: Optional[int] = None,
 ) -> MaskedBatch:
-    """Mask each sequence with its own generator: (seed, epoch, stream position), or (seed, duplicate, sample id) when static.
+    """Mask each sequence with its own seed: (seed, epoch, stream position), or (seed, duplicate, sample id) when static.
 
-    Only a row's real tokens are masked (its padding is cut off first): the generator's draws cover the
-    sequence, not the batch width, so a sample's mask does not depend on which batch it lands in, nor on
-    how long the other sequences of that batch are (1 process and N processes pad differently).
+    Only a row's real tokens are masked: its random draws cover the sequence, not the batch width, so a
+    sample's mask does not depend on which batch it lands in, nor on how long the other sequences of that
+    batch are (1 process and N processes pad differently). The draws are per row (three calls of a seeded
+    generator), the masking itself one vectorized pass over the batch (``mask_sequences``).
+
+    ``epoch``: one masking stream for the whole batch (validation). Otherwise each row's epoch is its stream
+    position // ``samples_per_epoch`` (the split's size), so a batch that straddles an epoch boundary masks each
+    row as a batch of its own epoch would; without ``samples_per_epoch``, the batch's ``epoch`` (where it starts).
     """
     input_ids = batch["input_ids"]
-    epoch = int(batch["epoch"]) if epoch is None else epoch
+    if epoch is not None:
+        epochs = [int(epoch)] * input_ids.shape[0]
+    elif samples_per_epoch is not None:
+        epochs = (batch["positions"] // int(samples_per_epoch)).tolist()
+    else:
+        epochs = [int(batch["epoch"])] * input_ids.shape[0]
     # Static masking: a fixed mask per (sequence, duplicate). Dynamic: a fresh mask per draw of the stream,
     # keyed by the global stream position, so a sequence drawn twice in an epoch (language resampling)
     # gets two masks, and the key is the same whatever the split into micro-batches and processes.
     static = objective.masking == "static"
-    stream = epoch % objective.static_duplicates if static else epoch
+    streams = [e % objective.static_duplicates for e in epochs] if static else epochs
     keys = batch["sample_ids"] if static else batch["positions"]
     starts = word_boundaries(tokenizer).word_starts(input_ids) if objective.whole_word else None
     lengths = batch["attention_mask"].sum(dim=1).tolist()
-    masked_ids = input_ids.clone()
-    labels = torch.full_like(input_ids, -100)
-    for row, (key, length) in enumerate(zip(keys.tolist(), lengths)):
-        masked, row_labels = mask_tokens(
-            input_ids[row : row + 1, :length],
-            vocab_size=tokenizer.vocab_size,
-            special_ids=tokenizer.special_ids,
-            mask_id=tokenizer.mask_id,
-            generator=generator_for(seed, stream, key),
-            mlm_probability=objective.mlm_probability,
-            mask_token_fraction=objective.mask_token_fraction,
-            random_token_fraction=objective.random_token_fraction,
-            word_starts=None if starts is None else starts[row : row + 1, :length],
-        )
-        masked_ids[row, :length] = masked[0]
-        labels[row, :length] = row_labels[0]
+    masked_ids, labels = mask_sequences(
+        input_ids,
+        lengths,
+        [masking_seed(seed, stream, key) for stream, key in zip(streams, keys.tolist())],
+        vocab_size=tokenizer.vocab_size,
+        special_ids=tokenizer.special_ids,
+        mask_id=tokenizer.mask_id,
+        mlm_probability=objective.mlm_probability,
+        mask_token_fraction=objective.mask_token_fraction,
+        random_token_fraction=objective.random_token_fraction,
+        word_starts=starts,
+    )
     return MaskedBatch(
         input_ids=masked_ids,
         attention_mask=batch["attention_mask"],

@@ -135,16 +135,13 @@ def _forward(model, batch: MaskedBatch, runtime: Runtime, precision: str):
 def validate(model, batches: List[MaskedBatch], runtime: Runtime, precision: str) -> Dict[str, float]:
     was_training = model.training
     model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64)
-    correct = torch.zeros((), dtype=torch.float64)
-    count = torch.zeros((), dtype=torch.float64)
+    sums = torch.zeros(3, dtype=torch.float64, device=runtime.device)  # loss sum, correct, count: one transfer at the end
     for batch in batches:
         out = _forward(model, batch, runtime, precision)
-        loss_sum += float(out.mlm_loss) * int(out.mlm_count)
-        correct += int(out.mlm_correct)
-        count += int(out.mlm_count)
+        count = out.mlm_count.double()
+        sums += torch.stack([out.mlm_loss.detach().double() * count, out.mlm_correct.double(), count])
     model.train(was_training)
-    totals = all_reduce_sum(torch.stack([loss_sum, correct, count]), runtime)
+    totals = all_reduce_sum(sums.cpu(), runtime)
     loss = float(totals[0] / totals[2].clamp(min=1))
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "mlm_accuracy": float(totals[1] / totals[2].clamp(min=1))}
 
@@ -194,8 +191,12 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
     if trainer.compile:
         train_model = torch.compile(train_model, dynamic=True)  # packed batches vary in length
 
+    samples_per_epoch = len(shards.split("train"))
+
     def masked(batch) -> MaskedBatch:
-        return mask_batch(batch, tokenizer, trainer.objective, seed=cfg.seed)
+        # each row's epoch from its own stream position: a batch that straddles an epoch boundary masks its rows
+        # as any other split into micro-batches and processes would
+        return mask_batch(batch, tokenizer, trainer.objective, seed=cfg.seed, samples_per_epoch=samples_per_epoch)
 
     validation_batches: List[MaskedBatch] = []
     if trainer.eval_every > 0 and len(shards.split("valid")) > 0:
@@ -230,9 +231,13 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
     logger = MetricsLogger(run_dir, enabled=runtime.is_main, resume_step=step)
     result = TrainResult(run_dir, step)
     batches = iter(loader)
-    progress = tqdm(total=trainer.max_steps, initial=step, desc="pretrain", unit="step", disable=not runtime.is_main, dynamic_ncols=True)
+    progress = tqdm(total=trainer.max_steps, initial=step, desc="pretrain", unit="step", disable=not runtime.is_main,
+                    dynamic_ncols=True, mininterval=1.0)  # redrawn at most once a second: fast steps do not pay for it
     window_tokens, window_time, window_flops, window_data = 0, 0.0, 0.0, 0.0
     model.train()
+    # Step time is wall time from one step's end to the next: logging, the progress bar and anything else the loop
+    # does between steps count in tokens/s (checkpoints and validation too, in the step after them).
+    clock = time.perf_counter()
     try:
         with _StopFlag() as stop:
             while step < stop_at:
@@ -244,8 +249,10 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                 counts = all_reduce_sum(torch.tensor([local_masked, local_sequences], dtype=torch.float64), runtime)
                 global_masked, global_sequences = max(float(counts[0]), 1.0), float(counts[1])
 
-                loss_total = torch.zeros((), dtype=torch.float64)
-                correct_total = 0
+                # The step's loss and correct count stay on the device until one transfer after the last micro-batch
+                # (no host sync per micro-batch); float64 sums of the float32 losses, as the logged loss always was.
+                loss_total = torch.zeros((), dtype=torch.float64, device=runtime.device)
+                correct_total = torch.zeros((), dtype=torch.float64, device=runtime.device)
                 for index, batch in enumerate(micro):
                     with strategy.accumulating(train_model, last_micro_batch=index == len(micro) - 1):
                         out = _forward(train_model, batch, runtime, hardware.precision)
@@ -254,11 +261,11 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                         if out.nsp_loss is not None:
                             loss = loss + out.nsp_loss * (batch.input_ids.shape[0] / global_sequences) * runtime.world_size
                         scaler.scale(loss).backward()
-                    loss_total += float(loss.detach()) / runtime.world_size
-                    correct_total += int(out.mlm_correct)
+                    loss_total += loss.detach().double() / runtime.world_size
+                    correct_total += out.mlm_correct.double()
                 # a stop signal counts when any process got it, so that all stop (and save) at the same step
-                flags = torch.tensor([float(correct_total), float(stop.requested)], dtype=torch.float64)
-                totals = all_reduce_sum(torch.cat([loss_total.reshape(1), flags]), runtime)
+                sums = torch.stack([loss_total, correct_total]).cpu()
+                totals = all_reduce_sum(torch.cat([sums, torch.tensor([float(stop.requested)], dtype=torch.float64)]), runtime)
                 loss_value, global_correct, stop_requested = float(totals[0]), float(totals[1]), bool(totals[2] > 0)
 
                 if not math.isfinite(loss_value):
@@ -274,9 +281,12 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                     continue
                 bad_steps = 0
                 scaler.unscale_(optimizer)
-                grad_norm = strategy.gradient_norm(model)
+                logging_step = (step + 1) % trainer.log_every == 0 or step + 1 == stop_at
+                grad_norm = None  # the norm before clipping: clipping computes it anyway, else only when logged
                 if trainer.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), trainer.grad_clip)
+                    grad_norm = strategy.clip_gradients(model, trainer.grad_clip)
+                elif logging_step:
+                    grad_norm = strategy.gradient_norm(model)
                 lr = optimizer.param_groups[0]["lr"]
                 scaler.step(optimizer)
                 scaler.update()
@@ -285,20 +295,21 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                 step += 1
 
                 tokens = sum(int(b.attention_mask.sum()) for b in micro)
-                elapsed = time.perf_counter() - started
+                now = time.perf_counter()
+                elapsed, clock = now - clock, now
                 window_tokens += tokens * runtime.world_size
                 window_time += elapsed
                 window_data += data_seconds
                 seq_len = micro[0].input_ids.shape[1]
                 window_flops += step_flops(encoder_config, tokens, seq_len, local_masked) * runtime.world_size
 
-                if step % trainer.log_every == 0 or step == stop_at:
+                if logging_step:
                     tokens_per_second = window_tokens / max(window_time, 1e-9)
                     mfu = window_flops / max(window_time, 1e-9) / (hardware.peak_tflops * 1e12 * runtime.world_size)
                     metrics = {
                         "loss": loss_value,
                         "mlm_accuracy": global_correct / global_masked,
-                        "grad_norm": grad_norm,
+                        "grad_norm": float(grad_norm),
                         "lr": lr,
                         "tokens_per_second": tokens_per_second,
                         "mfu": mfu,
@@ -306,7 +317,9 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                     }
                     logger.log(step, "train", metrics)
                     result.losses.append(loss_value)
-                    progress.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:,.0f}")
+                    progress.set_postfix(  # drawn by the next update(), at most once a second
+                        loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:,.0f}", refresh=False
+                    )
                     window_tokens, window_time, window_flops, window_data = 0, 0.0, 0.0, 0.0
                 progress.update(1)
 

@@ -61,6 +61,12 @@ class Replicated:
     def gradient_norm(self, model: nn.Module) -> float:
         return gradient_norm(model.parameters())
 
+    def clip_gradients(self, model: nn.Module, max_norm: float) -> torch.Tensor:
+        """Scale the gradients to a total norm of at most ``max_norm``; return the norm before clipping, as a
+        0-d tensor on the device (read it only when it is logged: no host sync per step)."""
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        return norm.full_tensor() if hasattr(norm, "full_tensor") else norm  # FSDP: a DTensor, whole on every rank
+
 
 class Sharded(Replicated):
     """FSDP2: parameters, gradients and optimizer state sharded over the processes.
