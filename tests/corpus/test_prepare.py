@@ -269,3 +269,18 @@ def test_many_small_chunks_shared_between_processes_give_identical_shards(tmp_pa
         assert _shard_bytes(out) == _shard_bytes(tmp_path / "reference")
         assert manifest["counts"] == reference["counts"] and manifest["splits"] == reference["splits"]
     assert len(reference["splits"]["train"]["shards"]) > 8
+
+
+def test_small_word_caches_taught_across_processes_give_identical_shards(tmp_path, small_text, bert_tokenizer, monkeypatch):
+    """Word caches far smaller than the vocabulary of the text evict all the time while the processes teach
+    each other their words (``UnitEncoder.learned``/``teach``): the shards are those of a large cache."""
+    from workbench.corpus import prepare as prepare_module
+
+    corpus = _corpus(str(small_text / "*.txt"))
+    reference = prepare_corpus(corpus, PackingConfig(mode="full_sentences", max_seq_len=64, shard_tokens=7_000), bert_tokenizer, tmp_path / "reference", seed=0, progress=False)
+    monkeypatch.setattr(prepare_module, "CHUNK_CHARS", 8192)
+    for workers in (1, 3):
+        packing = PackingConfig(mode="full_sentences", max_seq_len=64, shard_tokens=7_000, num_workers=workers, word_cache_entries=300)
+        manifest = prepare_corpus(corpus, packing, bert_tokenizer, tmp_path / f"w{workers}", seed=0, progress=False)
+        assert _shard_bytes(tmp_path / f"w{workers}") == _shard_bytes(tmp_path / "reference")
+        assert manifest["splits"] == reference["splits"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-import numpy as np
 import pytest
 
 from workbench.corpus.cleaning import CleaningRules, clean_document, document_hash

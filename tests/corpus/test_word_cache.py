@@ -76,7 +76,7 @@ def test_wordpiece_bert_pre_tokenizer_is_cached_and_exact(bert_tokenizer, units,
     assert encoder.method == "word_cache"
     distinct = len(set(" ".join(units).split(" ")))
     if max_entries < distinct:
-        assert len(encoder.cache) < distinct  # evictions happened, ids unchanged
+        assert len(encoder) < distinct  # evictions happened, ids unchanged
 
 
 @pytest.mark.parametrize("max_entries", [1 << 14, 300])
@@ -105,3 +105,47 @@ def test_unsafe_components_disable_the_cache(bert_tokenizer, tmp_path):
         (folder / "tokenizer.json").write_text(json.dumps(pipeline), encoding="utf-8")
         tokenizer = Tokenizer(HFTokenizer.from_file(str(folder / "tokenizer.json")), bert_tokenizer.meta, folder)
         assert not word_decomposable(tokenizer), name
+
+
+def _weak_hashes(codepoints, starts, ends):
+    """A hash that collides on purpose: equal for all words of the same length."""
+    return (ends - starts).astype(np.uint64)
+
+
+def test_hash_collisions_never_change_the_ids(bert_tokenizer, units, monkeypatch):
+    import workbench.corpus.word_cache as word_cache
+
+    monkeypatch.setattr(word_cache, "word_hashes", _weak_hashes)
+    encoder = _check_parity(bert_tokenizer, units, 1 << 14)
+    assert encoder.collisions > 1000  # most occurrences met another word of their length in the cache
+    assert len(encoder) <= max(len(w) for u in units for w in u.split(" ")) + 1  # one cached word per length
+
+
+def test_encoders_teach_each_other_the_words_they_encoded(bert_tokenizer, units):
+    first = UnitEncoder(bert_tokenizer, share=True)
+    second = UnitEncoder(bert_tokenizer, share=True)
+    half = len(units) // 2
+    first.encode(units[:half])
+    learned = first.learned()
+    assert len(learned) == len(first) and len(first.learned()) == 0  # each word handed over once
+    second.teach(learned)
+    assert len(second) == len(first)
+    second.teach(learned)  # already known: nothing added twice
+    assert len(second) == len(first)
+    flat, bounds = second.encode(units[:half])
+    assert len(second.learned()) == 0  # every word came from the other encoder: no tokenizer call
+    reference = bert_tokenizer.encode_batch(units[:half])
+    assert flat.tolist() == list(itertools.chain.from_iterable(reference))
+    assert np.diff(bounds).tolist() == [len(r) for r in reference]
+    # a small cache taught many words evicts, ids unchanged
+    small = UnitEncoder(bert_tokenizer, max_entries=300, share=True)
+    small.teach(learned)
+    assert len(small) <= 300
+    _flat, _bounds = small.encode(units)
+    assert _flat.tolist() == list(itertools.chain.from_iterable(bert_tokenizer.encode_batch(units)))
+
+
+def test_an_encoder_that_does_not_share_keeps_nothing_for_others(bert_tokenizer, units):
+    encoder = UnitEncoder(bert_tokenizer)
+    encoder.encode(units[:200])
+    assert len(encoder) > 0 and len(encoder.learned()) == 0

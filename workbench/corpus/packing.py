@@ -204,9 +204,12 @@ class SentencePacker(Packer):
             # the whole document joins the open sequence: what the loop below does when no sentence
             # needs a new sequence (one separator first when the sequence is not empty)
             if doc_end > doc_start:
+                pending = self.pending
                 if self.pending_len:
-                    self._add(self._sep)
-                self._add(tokens[doc_start:doc_end])
+                    pending.append(self._sep)
+                    self.pending_len += 1
+                pending.append(tokens[doc_start:doc_end])
+                self.pending_len += doc_end - doc_start
         else:
             first = True
             # consecutive sentences of this document that go to the same sequence are one slice [open_start, open_end)

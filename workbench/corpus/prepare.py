@@ -1,9 +1,12 @@
 """``prepare``: raw text to training-ready token shards, streaming, parallel, deterministic, resumable.
 
-Pipeline: sources read as one ordered stream of documents -> (workers) clean,
-hash, sentence-split, tokenize a chunk of documents at a time -> (main process,
-in input order) exact dedup by content hash, train/valid assignment by hash,
-packing per (split, language), shard writing.
+Pipeline: sources read as one ordered stream of documents, in chunks of whole
+documents -> (workers) clean, hash, sentence-split and tokenize a chunk at a
+time, as whole-chunk passes (``tokenize_docs``: C-level scans, one regex search
+and one encoder call per chunk, results as flat arrays) -> (main process, in
+input order) exact dedup by content hash and train/valid assignment by hash for
+the whole chunk with numpy, packing per (split, language) document by document
+into batches of sequences, shard writing.
 
 Determinism: every per-document result depends on the document alone and the
 main process consumes them in input order, so the shards are byte-identical
@@ -351,7 +354,7 @@ class _Preparation:
             cache_entries=self.packing.word_cache_entries,
         )
         workers = self.packing.num_workers
-        encoder = UnitEncoder(self.tokenizer, settings.cache_entries)
+        encoder = UnitEncoder(self.tokenizer, settings.cache_entries, share=workers > 1)
         if workers == 1:
             with _single_threaded_tokenizers():
                 for chunk in chunks:
@@ -360,7 +363,10 @@ class _Preparation:
         # num_workers processes tokenize: this one and num_workers - 1 helpers. Each helper keeps up to
         # HELPER_BACKLOG chunks queued; when all are that busy, this process (which also packs and writes)
         # processes the next chunk itself, so the load balances whatever the cost of packing. Results are
-        # consumed in input order and depend on the chunk alone: who processed what never shows.
+        # consumed in input order and depend on the chunk alone: who processed what never shows. The word
+        # caches teach each other the words they encode: a helper's come back with its results, this
+        # process's go with the next task (with one helper, a distinct word goes through the tokenizer
+        # about once in the pool; the ids never depend on what a cache holds).
         # fork: works from any script (spawn would need a __main__ guard); tokenizers turns its thread pool
         # off in forked children, which is what one-process-per-core wants anyway
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -375,19 +381,26 @@ class _Preparation:
                 for chunk in chunks:
                     busy = sum(1 for item in queue if isinstance(item, AsyncResult) and not item.ready())
                     if busy < backlog:
-                        queue.append(pool.apply_async(process_in_worker, (chunk,)))
+                        queue.append(pool.apply_async(process_in_worker, (chunk, encoder.learned())))
                     else:
                         queue.append(process_chunk(chunk, settings, encoder))
                     while queue and (len(queue) >= read_ahead or not isinstance(queue[0], AsyncResult) or queue[0].ready()):
-                        head = queue.popleft()
-                        yield head.get() if isinstance(head, AsyncResult) else head
+                        yield self._received(queue.popleft(), encoder)
                 while queue:
-                    head = queue.popleft()
-                    yield head.get() if isinstance(head, AsyncResult) else head
+                    yield self._received(queue.popleft(), encoder)
                 pool.close()
             finally:
                 pool.terminate()
                 pool.join()
+
+    @staticmethod
+    def _received(item: ChunkResult | AsyncResult, encoder: UnitEncoder) -> ChunkResult:
+        """A chunk's results from the queue of ``_results``; a helper's come with the words it encoded."""
+        if not isinstance(item, AsyncResult):
+            return item
+        result, learned = item.get()
+        encoder.teach(learned)
+        return result
 
     def run(self, progress: bool) -> None:
         chunks = iter_raw_chunks(self.corpus, self.docs_consumed, CHUNK_CHARS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from itertools import compress
-from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 import numpy as np

@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from workbench.corpus.cleaning import DROP_REASONS, KEPT, CleaningRules, clean_lines, line_codes, text_hash
+from workbench.corpus.cleaning import DROP_REASONS, KEPT, CleaningRules, clean_lines, line_codes, text_hashes
 from workbench.corpus.sentences import LINE_SEPARATOR, sentence_starts
-from workbench.corpus.word_cache import UnitEncoder
+from workbench.corpus.word_cache import LearnedWords, UnitEncoder
 from workbench.tokenization.tokenizer import Tokenizer
 
 
@@ -146,7 +146,7 @@ def process_chunk(docs: RawChunk | List[RawDoc], settings: WorkSettings, encoder
         else:
             ends = np.cumsum(lines_kept)
             doc_texts = [LINE_JOIN.join(lines[e - k : e]) for e, k in zip(ends.tolist(), lines_kept.tolist()) if k]
-        hashes[lines_kept > 0] = np.fromiter(map(text_hash, doc_texts), dtype=np.uint64, count=len(doc_texts))
+        hashes[lines_kept > 0] = text_hashes(doc_texts)
     tokens, unit_bounds, units_per_line = _tokenize_lines(lines, settings.sentence_units, encoder)
     units_per_doc = np.zeros(n, dtype=np.int64)
     np.add.at(units_per_doc, kept_doc, units_per_line)
@@ -183,7 +183,7 @@ def _tokenize_lines(lines: List[str], sentence_units: bool, encoder: UnitEncoder
         # words: the text split at spaces and line separators; a unit starts at the word whose first
         # character is at its position (the number of separators before it)
         separators = np.flatnonzero((codepoints == 32) | (codepoints == 0))
-        tokens, word_lengths = encoder.encode_words(text.replace(LINE_SEPARATOR, " ").split(" "))
+        tokens, word_lengths = encoder.encode_text(text, codepoints, separators)
         unit_lengths = np.add.reduceat(word_lengths, np.searchsorted(separators, unit_start))
         unit_bounds = np.zeros(len(unit_start) + 1, dtype=np.int64)
         np.cumsum(unit_lengths, out=unit_bounds[1:])
@@ -201,8 +201,14 @@ _WORKER: Dict[str, object] = {}
 def init_worker(settings: WorkSettings, tokenizer: Tokenizer) -> None:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one process per core: no thread pool inside
     _WORKER["settings"] = settings
-    _WORKER["encoder"] = UnitEncoder(tokenizer, settings.cache_entries)
+    _WORKER["encoder"] = UnitEncoder(tokenizer, settings.cache_entries, share=True)
 
 
-def process_in_worker(docs: RawChunk) -> ChunkResult:
-    return process_chunk(docs, _WORKER["settings"], _WORKER["encoder"])  # type: ignore[arg-type]
+def process_in_worker(docs: RawChunk, taught: Optional[LearnedWords] = None) -> Tuple[ChunkResult, LearnedWords]:
+    """``process_chunk`` in a helper process: first caches the words another process encoded (``taught``),
+    returns the chunk's results and the words this process encoded for them (to teach the others)."""
+    encoder: UnitEncoder = _WORKER["encoder"]  # type: ignore[assignment]
+    if taught is not None:
+        encoder.teach(taught)
+    result = process_chunk(docs, _WORKER["settings"], encoder)  # type: ignore[arg-type]
+    return result, encoder.learned()
