@@ -1,6 +1,6 @@
 """The CPU fast paths of the pretraining step compute what the plain torch ops compute.
 
-vocabulary-major MLM loss vs ``F.cross_entropy`` (value, gradient, accuracy with ties); uniform-draw
+the written-out MLM loss vs ``F.cross_entropy`` (value, gradient, accuracy with ties); uniform-draw
 dropout (distribution, scaling, gradient); written-out attention vs ``scaled_dot_product_attention``.
 """
 
@@ -15,14 +15,12 @@ from torch.nn import functional as F
 from tests.model.conftest import tiny_config
 from workbench.model.attention import attention, composite_attention
 from workbench.model.dropout import Dropout, dropout
-from workbench.model.heads import MaskedLMHead
-from workbench.model.init import init_weights
-from workbench.model.mlm_loss import vocab_major_mlm_loss
+from workbench.model.mlm_loss import mlm_loss
 from workbench.model.pretraining import PretrainingModel
 
 
 @pytest.mark.parametrize("vocab, count", [(97, 1), (97, 40), (3001, 300)])
-def test_vocab_major_loss_and_gradient_equal_cross_entropy(vocab, count):
+def test_mlm_loss_and_gradient_equal_cross_entropy(vocab, count):
     g = torch.Generator().manual_seed(vocab + count)
     logits = (torch.randn(count, vocab, generator=g) * 4).requires_grad_()
     targets = torch.randint(0, vocab, (count,), generator=g)
@@ -30,53 +28,65 @@ def test_vocab_major_loss_and_gradient_equal_cross_entropy(vocab, count):
     reference = F.cross_entropy(logits, targets)
     (expected_grad,) = torch.autograd.grad(reference * 3.0, logits)
 
-    logits_t = logits.detach().t().contiguous().requires_grad_()
-    loss, correct = vocab_major_mlm_loss(logits_t, targets)
-    (grad_t,) = torch.autograd.grad(loss * 3.0, logits_t)
+    ours = logits.detach().clone().requires_grad_()
+    loss, correct = mlm_loss(ours, targets)
+    (grad,) = torch.autograd.grad(loss * 3.0, ours)
     torch.testing.assert_close(loss, reference, atol=1e-6, rtol=1e-6)
-    torch.testing.assert_close(grad_t.t(), expected_grad, atol=1e-7, rtol=1e-5)
+    torch.testing.assert_close(grad, expected_grad, atol=1e-7, rtol=1e-5)
     assert int(correct) == int((logits.argmax(-1) == targets).sum())
 
 
-def test_vocab_major_accuracy_follows_argmax_on_ties():
-    # column 0: target 3 ties the maximum with index 1 -> argmax is 1: wrong
-    # column 1: target 1 ties the maximum with index 4 -> argmax is 1: right
-    # column 2: target 2 is the unique maximum: right; column 3: target below the maximum: wrong
+def test_mlm_loss_of_underflowing_target_probabilities_is_exact():
+    # targets 200 and 400 nats below the maximum: their softmax probability is 0 in float32
+    logits = torch.zeros(3, 50)
+    logits[0, 7], logits[1, 3], logits[2, 9] = 200.0, 400.0, 2.0
+    targets = torch.tensor([1, 2, 9])
+    leaf = logits.clone().requires_grad_()
+    loss, correct = mlm_loss(leaf, targets)
+    reference = F.cross_entropy(logits.double(), targets)  # (200 + 400 + small) / 3
+    assert torch.isfinite(loss) and abs(float(loss.detach()) - float(reference)) < 1e-4
+    (grad,) = torch.autograd.grad(loss, leaf)
+    (expected,) = torch.autograd.grad(F.cross_entropy(leaf, targets), leaf)
+    torch.testing.assert_close(grad, expected, atol=1e-7, rtol=1e-5)
+    assert int(correct) == 1
+
+
+def test_mlm_loss_accuracy_follows_argmax_on_ties():
+    # row 0: target 3 ties the maximum with index 1 -> argmax is 1: wrong
+    # row 1: target 1 ties the maximum with index 4 -> argmax is 1: right
+    # row 2: target 2 is the unique maximum: right; row 3: target below the maximum: wrong
     logits = torch.zeros(4, 6)
     logits[0, [1, 3]] = 5.0
     logits[1, [1, 4]] = 7.0
     logits[2, 2] = 1.0
     logits[3, 0] = 2.0
     targets = torch.tensor([3, 1, 2, 5])
-    logits_t = logits.t().contiguous()
-    loss, correct = vocab_major_mlm_loss(logits_t, targets)
+    before = logits.clone()
+    loss, correct = mlm_loss(logits, targets)
     assert int(correct) == int((logits.argmax(-1) == targets).sum()) == 2
-    assert torch.equal(logits_t, logits.t())  # the accuracy pass leaves the logits as they were
+    assert torch.equal(logits, before)  # the accuracy pass leaves the logits as they were
     torch.testing.assert_close(loss, F.cross_entropy(logits, targets))
 
 
-def test_vocab_major_loss_of_bf16_logits_is_float32():
+def test_mlm_loss_of_bf16_logits_is_float32():
     g = torch.Generator().manual_seed(1)
-    logits = torch.randn(8, 50, generator=g).to(torch.bfloat16)
+    logits = torch.randn(50, 8, generator=g).to(torch.bfloat16)
     targets = torch.randint(0, 50, (8,), generator=g)
-    loss, _ = vocab_major_mlm_loss(logits.t(), targets)  # non-contiguous input is fine
+    loss, _ = mlm_loss(logits.t(), targets)  # non-contiguous input is fine
     assert loss.dtype == torch.float32
-    torch.testing.assert_close(loss, F.cross_entropy(logits.float(), targets))
+    torch.testing.assert_close(loss, F.cross_entropy(logits.t().float(), targets))
 
 
-def test_vocab_major_logits_are_the_transposed_head_output():
-    config = tiny_config()
-    torch.manual_seed(0)
-    head = MaskedLMHead(config)
-    init_weights(head, 0.5)
-    with torch.no_grad():
-        head.bias.normal_()
-    hidden = torch.randn(7, config.hidden_size)
-    torch.testing.assert_close(head.vocab_major_logits(hidden).t(), head(hidden), atol=1e-6, rtol=1e-6)
+def test_mlm_loss_refuses_a_second_backward_through_the_same_graph():
+    logits = torch.randn(4, 10, requires_grad=True)
+    loss, _ = mlm_loss(logits, torch.tensor([1, 2, 3, 4]))
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
 
 
 def test_pretraining_step_gradients_equal_plain_cross_entropy():
-    """Every parameter gradient of the CPU path (vocabulary-major loss) equals the one of F.cross_entropy on [M, V] logits."""
+    """Every parameter gradient of the CPU path (written-out loss) equals the one of F.cross_entropy on [M, V] logits."""
     config = tiny_config(dropout=0.0, attention_dropout=0.0)
     torch.manual_seed(0)
     model = PretrainingModel(config).train()
@@ -162,3 +172,42 @@ def test_attention_dropout_is_applied_to_the_probabilities():
     noise = torch.rand(probs.shape).ge_(0.25).mul_(1 / 0.75)
     torch.testing.assert_close(out, (probs * noise) @ v, atol=1e-6, rtol=1e-5)
     assert not torch.allclose(out, F.scaled_dot_product_attention(q, k, v))
+
+
+@pytest.mark.parametrize("nsp", [False, True])
+def test_sparse_word_gradient_of_tied_embeddings_equals_the_dense_one(nsp):
+    """Training on CPU, the tied word-embedding lookup has a sparse gradient; every ``.grad`` (dense) equals
+    the one of the plain dense lookup, over two accumulated backward passes."""
+    config = tiny_config(dropout=0.0, attention_dropout=0.0)
+    torch.manual_seed(0)
+    model = PretrainingModel(config, nsp=nsp).train()
+    assert model._sparse_word_gradient(torch.zeros(1, 1, dtype=torch.long))
+    g = torch.Generator().manual_seed(4)
+    batches = []
+    for _ in range(2):
+        ids = torch.randint(5, config.vocab_size, (4, 16), generator=g)
+        ids[1, 10:] = config.pad_token_id
+        labels = torch.where(torch.rand(ids.shape, generator=g) < 0.3, ids, torch.full_like(ids, -100))
+        batches.append((ids, (ids != config.pad_token_id).long(), labels, torch.tensor([0, 1, 1, 0])))
+
+    def grads(sparse: bool):
+        model.zero_grad(set_to_none=True)
+        model._sparse_word_gradient = lambda input_ids: sparse  # instance override of the method
+        try:
+            for ids, mask, labels, nsp_labels in batches:
+                model(ids, mask, labels, nsp_labels=nsp_labels if nsp else None).loss.backward()
+        finally:
+            del model._sparse_word_gradient
+        return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    sparse, dense = grads(True), grads(False)
+    assert not any(g.is_sparse for g in sparse.values())
+    for name in dense:
+        torch.testing.assert_close(sparse[name], dense[name], atol=1e-7, rtol=1e-6, msg=name)
+
+
+def test_sparse_word_gradient_only_for_tied_cpu_training():
+    torch.manual_seed(0)
+    ids = torch.zeros(1, 1, dtype=torch.long)
+    assert not PretrainingModel(tiny_config()).eval()._sparse_word_gradient(ids)
+    assert not PretrainingModel(tiny_config(tie_word_embeddings=False)).train()._sparse_word_gradient(ids)

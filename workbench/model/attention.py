@@ -59,13 +59,15 @@ def attention(
 def composite_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: Optional[torch.Tensor], dropout_p: float
 ) -> torch.Tensor:
-    """SDPA's math written out: one scaling of the scores, the uniform-draw dropout of ``workbench.model.dropout``.
+    """SDPA's math written out: one scaling (of the queries), the uniform-draw dropout of ``workbench.model.dropout``.
 
     ``attn_mask``: bool (True = attend) or additive float, broadcastable to the scores ``[B, heads, Tq, Tk]``.
     Masked scores get the dtype's lowest finite value instead of ``-inf``: the same probabilities (exactly 0
     after the softmax), and a fully masked row (an all-padding sequence) stays finite, like SDPA's.
     """
-    scores = torch.matmul(q, k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5)
+    # the scale goes on q: the product needs a contiguous copy of the strided q anyway, and q ([T, d]) is
+    # smaller than the scores ([T, T]) when T > d; exact for power-of-two head sizes (1/8 for d = 64)
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))
     if attn_mask is not None:
         lowest = torch.finfo(scores.dtype).min
         if attn_mask.dtype == torch.bool:

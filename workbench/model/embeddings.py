@@ -9,6 +9,7 @@ from typing import Optional
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from workbench.model.config import EncoderConfig
 from workbench.model.dropout import Dropout
@@ -52,8 +53,14 @@ class Embeddings(nn.Module):
         position_ids: torch.Tensor,
         token_type_ids: Optional[torch.Tensor] = None,
         langs: Optional[torch.Tensor] = None,
+        sparse_word_gradient: bool = False,
     ) -> torch.Tensor:
-        x = self.word_embeddings(input_ids)
+        """``sparse_word_gradient``: the word-embedding gradient of this lookup is a sparse tensor (the rows of
+        ``input_ids`` only) instead of a dense ``[V, H]`` one. For a table tied to the MLM decoder, whose dense
+        gradient autograd adds it to, this saves a zero-filled ``[V, H]`` buffer and a pass over it. (Alone,
+        the parameter would get a sparse ``.grad``, which AdamW refuses.)"""
+        words = self.word_embeddings
+        x = F.embedding(input_ids, words.weight, words.padding_idx, sparse=sparse_word_gradient)
         if self.position_embeddings is not None:
             x = x + self.position_embeddings(position_ids)
         else:

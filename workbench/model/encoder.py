@@ -61,6 +61,7 @@ class Encoder(nn.Module):
         token_type_ids: Optional[torch.Tensor] = None,
         langs: Optional[torch.Tensor] = None,
         output_positions: Optional[torch.Tensor] = None,
+        sparse_word_gradient: bool = False,
     ) -> torch.Tensor:
         """``input_ids`` ``[B, T]``; ``attention_mask`` ``[B, T]`` keep-mask (1/True = real token) or a 4-D
         SDPA mask/bias; ``token_type_ids`` and ``langs`` ``[B, T]``. Returns hidden states ``[B, T, H]``.
@@ -68,6 +69,7 @@ class Encoder(nn.Module):
 
         ``output_positions``: ascending unique flat positions (``b * T + t``); then only their hidden states
         ``[M, H]`` are returned and the last layer computes only them (identical values and gradients).
+        ``sparse_word_gradient``: see :meth:`Embeddings.forward` (for word embeddings tied to a decoder).
         """
         batch, seqlen = input_ids.shape
         if seqlen > self.config.max_positions:
@@ -88,7 +90,9 @@ class Encoder(nn.Module):
             def gather(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
                 return None if t is None else t.reshape(-1)[plan.indices]
 
-            x = self.embeddings(gather(input_ids), gather(position_ids), gather(token_type_ids), gather(langs))
+            x = self.embeddings(
+                gather(input_ids), gather(position_ids), gather(token_type_ids), gather(langs), sparse_word_gradient
+            )
             for layer in layers:
                 x = layer(x, attn_mask, plan)
             if output_positions is None:
@@ -96,7 +100,7 @@ class Encoder(nn.Module):
                 return pad_input(x, plan.indices, batch, seqlen)
             x = pad_input(x, plan.indices, batch, seqlen)
         else:
-            x = self.embeddings(input_ids, position_ids, token_type_ids, langs)
+            x = self.embeddings(input_ids, position_ids, token_type_ids, langs, sparse_word_gradient)
             for layer in layers:
                 x = layer(x, attn_mask)
         if output_positions is not None:

@@ -3,8 +3,7 @@
 The MLM loss is computed at masked positions only: only the positions whose label is not -100 are
 projected onto the vocabulary, and the encoder's last layer computes only those positions (plus each
 row's first token for NSP). Same loss and gradients as the dense computation, a large share of the step's
-compute saved. On CPU the decoder product and the loss run vocabulary-major (``[V, M]`` logits, see
-``workbench.model.mlm_loss``); ``mlm_logits`` is then a transposed view, with the same values.
+compute saved. On CPU the loss is a cross-entropy written for this case (``workbench.model.mlm_loss``).
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from workbench.model.config import EncoderConfig
 from workbench.model.encoder import Encoder
 from workbench.model.heads import MaskedLMHead, NextSentenceHead
 from workbench.model.init import init_weights
-from workbench.model.mlm_loss import vocab_major_mlm_loss
+from workbench.model.mlm_loss import mlm_loss as masked_lm_loss
 
 IGNORE_INDEX = -100
 
@@ -77,20 +76,17 @@ class PretrainingModel(nn.Module):
             firsts = torch.arange(batch, device=positions.device) * seqlen
             wanted = torch.unique(torch.cat([positions, firsts]), sorted=True)
         # the last layer computes only the positions that reach a loss
-        selected = self.encoder(input_ids, attention_mask, token_type_ids, langs, output_positions=wanted)
+        selected = self.encoder(
+            input_ids, attention_mask, token_type_ids, langs, output_positions=wanted,
+            sparse_word_gradient=self._sparse_word_gradient(input_ids),
+        )
         mlm_hidden = selected if wanted is positions else selected[torch.searchsorted(wanted, positions)]
-        if targets.numel() and mlm_hidden.device.type == "cpu":  # CPU: vocabulary-major product and loss (faster)
-            logits_t = self.mlm_head.vocab_major_logits(mlm_hidden)
-            mlm_loss, mlm_correct = vocab_major_mlm_loss(logits_t, targets)
-            logits = logits_t.t()
-        else:
-            logits = self.mlm_head(mlm_hidden)
-            if targets.numel():
-                mlm_loss = F.cross_entropy(logits.float(), targets)
-            else:  # no masked token: a zero loss that keeps the graph (and DDP) intact
-                mlm_loss = logits.float().sum() * 0.0
-            with torch.no_grad():
-                mlm_correct = (logits.argmax(dim=-1) == targets).sum()
+        logits = self.mlm_head(mlm_hidden)
+        if targets.numel():
+            mlm_loss, mlm_correct = masked_lm_loss(logits, targets)
+        else:  # no masked token: a zero loss that keeps the graph (and DDP) intact
+            mlm_loss = logits.float().sum() * 0.0
+            mlm_correct = torch.zeros((), dtype=torch.long, device=logits.device)
         mlm_count = torch.tensor(targets.numel(), dtype=torch.long, device=logits.device)
         out = PretrainingOutput(mlm_loss, mlm_loss, mlm_correct, mlm_count, logits)
         if self.nsp_head is not None:
@@ -103,3 +99,15 @@ class PretrainingModel(nn.Module):
                 out.nsp_count = torch.tensor(nsp_labels.numel(), dtype=torch.long, device=nsp_logits.device)
                 out.loss = mlm_loss + out.nsp_loss
         return out
+
+    def _sparse_word_gradient(self, input_ids: torch.Tensor) -> bool:
+        """CPU training with the decoder tied to the word embeddings: the lookup's gradient is sparse and
+        autograd adds it to the decoder's dense gradient (the parameter's ``.grad`` stays dense), which skips
+        a zero-filled ``[V, H]`` buffer and a pass over it. ``loss`` and ``mlm_loss`` always reach the decoder;
+        backpropagating ``nsp_loss`` alone would leave a sparse ``.grad`` on the word embeddings."""
+        return (
+            self.training
+            and input_ids.device.type == "cpu"
+            and self.mlm_head.decoder.weight is self.encoder.word_embeddings.weight
+            and not torch.compiler.is_compiling()
+        )
