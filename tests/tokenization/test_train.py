@@ -195,3 +195,21 @@ def test_fairseq_dict_counts_are_the_pieces_of_the_encoded_sample(trained, sampl
     rows = [row.rsplit(" ", 1) for row in (folder / "dict.txt").read_text(encoding="utf-8").splitlines()]
     assert {piece: int(count) for piece, count in rows} == {piece: expected.get(piece, 0) for piece, _ in rows}
     assert sum(int(count) for _, count in rows) > 10_000
+
+
+def test_character_counts_equal_a_counter(prose_lines):
+    """The numpy character count behind WordPiece's alphabet equals counting character by character, for
+    accented, astral (emoji, CJK extension) and lone-surrogate characters."""
+    from collections import Counter
+
+    from workbench.tokenization.assemble import CharacterCounts
+
+    texts = ["\n".join(prose_lines[:500]), "l'hôpital 😀 𠀀 \ud800 ÉÉ", "", "a\nb  c"]
+    counts, expected = CharacterCounts(), Counter()
+    for text in texts:
+        counts.add(text)
+        expected.update(text)
+    for excluded in (" ", "\n"):
+        expected.pop(excluded)
+    assert counts.as_counter(exclude=" \n") == expected
+    assert expected["😀"] == 1 and expected["\ud800"] == 1 and expected["É"] >= 2
