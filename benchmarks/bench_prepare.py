@@ -18,8 +18,8 @@ The routes run interleaved (each repeat: workbench with each worker count, then 
 other work on the machine hits them alike; the table shows medians, and the ratios are the medians of the
 per-repeat ratios.
 
-Without ``--tokenizer`` a 32k WordPiece (BERT pre-tokenizer) is trained on a sample of the corpus first
-(not timed).
+Without ``--tokenizer`` a 32k vocabulary is trained by workbench on 100k lines of the corpus first (not timed):
+SentencePiece BPE in CamemBERT's layout by default, ``--algorithm wordpiece`` for BERT's.
 """
 
 from __future__ import annotations
@@ -125,31 +125,22 @@ def run_measured(args: list[str]) -> tuple[dict, float]:
     return json.loads(out.strip().splitlines()[-1]), peak / 2**20
 
 
-def train_tokenizer(data: Path, folder: Path, vocab_size: int) -> None:
-    from tokenizers import Regex
-    from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
+def train_tokenizer(data: Path, folder: Path, vocab_size: int, algorithm: str) -> None:
+    """A vocabulary trained by workbench itself (what users prepare with), on 100k sampled lines."""
+    from workbench.corpus.config import SourceConfig
+    from workbench.tokenization.config import TokenizerConfig
+    from workbench.tokenization.train import train_tokenizer as train
 
-    lines = []
-    for path in sorted(data.glob("*.txt"))[:12]:
-        lines.extend(path.read_text(encoding="utf-8").splitlines())
-    backend = HFTokenizer(models.WordPiece(unk_token="[UNK]"))
-    backend.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()])
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.decoder = decoders.WordPiece()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    backend.train_from_iterator(lines, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False))
-    folder.mkdir(parents=True, exist_ok=True)
-    backend.save(str(folder / "tokenizer.json"))
-    meta = {"family": "bert", "algorithm": "wordpiece", "special_tokens": dict(zip(["pad", "unk", "cls", "sep", "mask"], specials))}
-    (folder / "workbench_tokenizer.json").write_text(json.dumps(meta), encoding="utf-8")
-    (folder / "manifest.json").write_text(json.dumps({"benchmark": True}), encoding="utf-8")
+    family = "bert" if algorithm == "wordpiece" else "roberta"
+    config = TokenizerConfig(name="bench", algorithm=algorithm, special_tokens=family, vocab_size=vocab_size, sample_lines=100_000)
+    train(config, [SourceConfig(path=str(path)) for path in sorted(data.glob("*.txt"))], folder)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of .txt files, one paragraph per line")
-    parser.add_argument("--tokenizer", type=Path, default=None, help="a workbench tokenizer folder (default: train a 32k WordPiece)")
+    parser.add_argument("--tokenizer", type=Path, default=None, help="a workbench tokenizer folder (default: train one, see --algorithm)")
+    parser.add_argument("--algorithm", default="sentencepiece_bpe", help="without --tokenizer: the algorithm of the 32k vocabulary trained first")
     parser.add_argument("--mode", default="full_sentences", help="workbench packing mode")
     parser.add_argument("--workers", default="1,2", help="comma-separated num_workers values to run (each is reported)")
     parser.add_argument("--max-seq-len", type=int, default=128)
@@ -162,8 +153,8 @@ def main() -> None:
         tokenizer_dir = args.tokenizer
         if tokenizer_dir is None:
             tokenizer_dir = tmp / "tokenizer"
-            print("training a 32k WordPiece on a sample (not timed)...", flush=True)
-            train_tokenizer(args.data, tokenizer_dir, 32000)
+            print(f"training a 32k {args.algorithm} vocabulary with workbench on a sample (not timed)...", flush=True)
+            train_tokenizer(args.data, tokenizer_dir, 32000, args.algorithm)
         specials = json.loads((tokenizer_dir / "workbench_tokenizer.json").read_text())["special_tokens"]
         hf_runs, wb_runs = [], {}
         worker_counts = [int(w) for w in args.workers.split(",")]

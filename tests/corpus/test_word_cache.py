@@ -7,29 +7,21 @@ import json
 
 import numpy as np
 import pytest
-from tokenizers import Regex
 from tokenizers import Tokenizer as HFTokenizer
-from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from workbench.corpus.cleaning import clean_line
 from workbench.corpus.sentences import split_sentences
 from workbench.corpus.word_cache import UnitEncoder, word_decomposable
+from workbench.text.normalize import NormalizationSpec, build_normalizer
 from workbench.tokenization.tokenizer import Tokenizer
 
 from .conftest import _save, _training_lines
 
 
 def _workbench_like_normalizer():
-    return normalizers.Sequence(
-        [
-            normalizers.Replace(Regex("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b\u2060\ufeff]"), ""),
-            normalizers.NFC(),
-            normalizers.Replace(Regex("[\u2019\u02bc]"), "'"),
-            normalizers.Replace(Regex(r"\s+"), " "),
-            normalizers.Strip(),
-            normalizers.Lowercase(),
-        ]
-    )
+    """workbench's own normalizer (lowercasing too): the one every trained tokenizer saves."""
+    return build_normalizer(NormalizationSpec(lowercase=True))
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +141,19 @@ def test_an_encoder_that_does_not_share_keeps_nothing_for_others(bert_tokenizer,
     encoder = UnitEncoder(bert_tokenizer)
     encoder.encode(units[:200])
     assert len(encoder) > 0 and len(encoder.learned()) == 0
+
+
+@pytest.mark.parametrize("algorithm,family", [("sentencepiece_bpe", "roberta"), ("wordpiece", "bert")])
+def test_tokenizers_trained_by_workbench_are_cached_and_exact(tmp_path_factory, prose_files, units, algorithm, family):
+    """What users prepare with: a vocabulary trained by workbench itself (its normalizer maps whitespace runs
+    with ``WHITESPACE_RUN``) goes through the word cache, with exactly encode_batch's ids."""
+    from workbench.corpus.config import SourceConfig
+    from workbench.tokenization.config import TokenizerConfig
+    from workbench.tokenization.train import train_tokenizer
+
+    folder = tmp_path_factory.mktemp("trained") / algorithm
+    config = TokenizerConfig(name=algorithm, algorithm=algorithm, special_tokens=family, vocab_size=2000, sample_lines=5000)
+    train_tokenizer(config, [SourceConfig(path=str(path)) for path in prose_files[:3]], folder)
+    tokenizer = Tokenizer.load(folder)
+    assert word_decomposable(tokenizer)
+    assert _check_parity(tokenizer, units + ["a\u00a0b  c\td ", " \u202f?"], 300).method == "word_cache"

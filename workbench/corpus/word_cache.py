@@ -26,6 +26,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from workbench.corpus.word_hashing import HashIndex, word_hashes
+from workbench.text.normalize import WHITESPACE_RUN
 from workbench.tokenization.tokenizer import Tokenizer
 
 WORD_LOCAL_NORMALIZERS = {"NFC", "NFD", "NFKC", "NFKD", "Lowercase", "StripAccents", "Strip", "BertNormalizer", "Nmt"}
@@ -33,12 +34,17 @@ WORDS_PER_TEXT = 64  # distinct words encoded together (one text of the batch se
 WORD_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 
 
+# Patterns that replace whitespace (runs) by one space: words split on " " normalize to the same words. The last
+# is workbench's own (``WHITESPACE_RUN``: runs of 2+ or any whitespace but " ", the same result as \s+).
+WHITESPACE_PATTERNS = (r"\s+", r"\s", WHITESPACE_RUN)
+
+
 def _regex_is_word_local(pattern: str, content: str) -> bool:
-    """A Replace step that can neither match across a space nor introduce one."""
-    if " " in content and pattern not in (r"\s+", r"\s"):
-        return False
-    if pattern in (r"\s+", r"\s"):
+    """A Replace step that can neither match across a space nor introduce one (or that maps whitespace to " ")."""
+    if pattern in WHITESPACE_PATTERNS:
         return content == " "
+    if " " in content:
+        return False
     class_match = re.fullmatch(r"\[([^\]]*)\]\+?", pattern)
     if class_match is None:
         return len(pattern) == 1 and not pattern.isspace()
