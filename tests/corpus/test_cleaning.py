@@ -31,6 +31,14 @@ def test_filters_count_every_dropped_line_by_reason():
     assert drop_reason("mot \ufffd mot", CleaningRules()) is None  # replace policy keeps it
 
 
+def test_text_hashes_equal_text_hash_one_by_one():
+    from workbench.corpus.cleaning import text_hash, text_hashes
+
+    texts = ["", "a", "l'hôpital\nqu'il", "\ud800 lone surrogate", "😀" * 1000] + [f"document {i}" for i in range(100)]
+    assert text_hashes(texts).tolist() == [text_hash(text) for text in texts]
+    assert text_hashes([]).dtype == np.uint64 and text_hashes([]).size == 0
+
+
 def test_validation_assignment_is_deterministic_and_has_the_asked_rate():
     hashes = [document_hash([f"document {i}"]) for i in range(20000)]
     share = np.mean([is_validation(h, 0.1) for h in hashes])

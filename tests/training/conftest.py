@@ -82,6 +82,17 @@ def run_torchrun(args: List[str], cwd: Path, processes: int = 2, timeout: float 
     return subprocess.run(command, cwd=cwd, env=cli_env(), capture_output=True, text=True, timeout=timeout)
 
 
+def assert_same_training_steps(one: List[dict], two: List[dict], steps: int) -> None:
+    """Two runs' train metrics rows (``read_metrics``) agree step by step within float tolerance, and trained."""
+    assert [r["step"] for r in one] == [r["step"] for r in two] == list(range(1, steps + 1))
+    for a, b in zip(one, two):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5), (a["step"], a["loss"], b["loss"])
+        assert b["mlm_accuracy"] == pytest.approx(a["mlm_accuracy"], abs=1e-12)
+        assert b["lr"] == a["lr"]
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
+    assert one[-1]["loss"] < one[0]["loss"]  # it trained
+
+
 @pytest.fixture(scope="session")
 def sample_artifacts(tmp_path_factory, repo_root) -> SampleArtifacts:
     """Tokenizer and 64-token shards of the shipped sample, built in-process with the stage functions."""

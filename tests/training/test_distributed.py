@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from workbench.training.metrics_log import read_metrics
 
-from .conftest import TINY_RUN, run_cli, run_torchrun
+from .conftest import TINY_RUN, assert_same_training_steps, run_cli, run_torchrun
 
 # Dropout off: its masks come from each process's own RNG stream, so they cannot match a different split.
 # Everything else (masks seeded per sample, data order, loss normalized by the global masked count) must.
@@ -25,13 +25,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(sample_artif
     assert ddp.returncode == 0, (ddp.stdout + ddp.stderr)[-3000:]
 
     one, two = read_metrics(single_runs / "ddp", "train"), read_metrics(ddp_runs / "ddp", "train")
-    assert [r["step"] for r in one] == [r["step"] for r in two] == list(range(1, 9))
-    for a, b in zip(one, two):
-        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5), (a["step"], a["loss"], b["loss"])
-        assert b["mlm_accuracy"] == pytest.approx(a["mlm_accuracy"], abs=1e-12)
-        assert b["lr"] == a["lr"]
-        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
-    assert one[-1]["loss"] < one[0]["loss"]  # it trained
+    assert_same_training_steps(one, two, steps=8)
     valid_one, valid_two = read_metrics(single_runs / "ddp", "valid"), read_metrics(ddp_runs / "ddp", "valid")
     assert [r["loss"] for r in valid_two] == pytest.approx([r["loss"] for r in valid_one], rel=1e-5)
     a = load_file(str(single_runs / "ddp" / "model" / "model.safetensors"))

@@ -16,6 +16,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from workbench.text.codepoints import code_points
+
 ABBREVIATIONS = frozenset(
     a.lower()
     for a in (
@@ -89,7 +91,7 @@ def sentence_starts(text: str, codepoints: Optional[np.ndarray] = None) -> List[
     such runs (found with numpy in ``codepoints``, the text as UTF-32 code points), not at every character.
     """
     if codepoints is None:
-        codepoints = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        codepoints = code_points(text)
     terminal = _is_terminal(codepoints)
     if not terminal.any():
         return []

@@ -19,6 +19,7 @@ import numpy as np
 from workbench.corpus.cleaning import DROP_REASONS, KEPT, CleaningRules, clean_lines, line_codes, text_hashes
 from workbench.corpus.sentences import LINE_SEPARATOR, sentence_starts
 from workbench.corpus.word_cache import LearnedWords, UnitEncoder
+from workbench.text.codepoints import code_points
 from workbench.tokenization.tokenizer import Tokenizer
 
 
@@ -172,7 +173,7 @@ def _tokenize_lines(lines: List[str], sentence_units: bool, encoder: UnitEncoder
     text = LINE_SEPARATOR.join(lines)
     line_start = np.zeros(len(lines), dtype=np.int64)  # character position of each line in ``text``
     np.cumsum(np.fromiter(map(len, lines[:-1]), dtype=np.int64, count=len(lines) - 1) + 1, out=line_start[1:])
-    codepoints = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    codepoints = code_points(text)
     unit_start = line_start
     if sentence_units:
         cuts = sentence_starts(text, codepoints)

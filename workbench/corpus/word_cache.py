@@ -26,6 +26,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from workbench.corpus.word_hashing import HashIndex, word_hashes
+from workbench.text.codepoints import code_points
 from workbench.text.normalize import WHITESPACE_RUN
 from workbench.tokenization.tokenizer import Tokenizer
 
@@ -390,7 +391,7 @@ class UnitEncoder:
         """(flat ids, tokens per word) of a text given as its words (no spaces inside; decomposable
         pipelines only): the ids of the words joined by single spaces."""
         text = " ".join(words)
-        codepoints = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        codepoints = code_points(text)
         return self.encode_text(text, codepoints, np.flatnonzero(codepoints == 32))
 
     def encode(self, units: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:

@@ -108,6 +108,11 @@ def draw(shape: Tuple[int, int], pool_size: int, generator: torch.Generator) -> 
     return MaskDraws(select, choice, replacement)
 
 
+def real_positions(lengths: Sequence[int], width: int, device: torch.device) -> torch.Tensor:
+    """``[len(lengths), width]`` bool: True on each row's first ``lengths[b]`` positions (its real tokens)."""
+    return torch.arange(width, device=device)[None, :] < torch.tensor(list(lengths), dtype=torch.long, device=device)[:, None]
+
+
 def draw_rows(lengths: Sequence[int], width: int, pool_size: int, seeds: Sequence[int]) -> MaskDraws:
     """Draws for a ``[len(lengths), width]`` batch, row ``b`` from a CPU generator seeded with ``seeds[b]``.
 
@@ -125,7 +130,7 @@ def draw_rows(lengths: Sequence[int], width: int, pool_size: int, seeds: Sequenc
         selects.append(torch.rand(length, generator=generator))
         choices.append(torch.rand(length, generator=generator))
         replacements.append(torch.randint(pool_size, (length,), generator=generator))
-    valid = torch.arange(width)[None, :] < torch.tensor(list(lengths), dtype=torch.long).reshape(-1, 1)
+    valid = real_positions(lengths, width, torch.device("cpu"))
     flat_positions = torch.nonzero(valid.reshape(-1), as_tuple=False).squeeze(1)  # row-major: row b's first lengths[b]
 
     def place(parts, dtype):
@@ -210,8 +215,7 @@ def mask_tokens(
     ``word_starts`` ``[B, T]`` bool: whole-word masking, a word being a start token plus the continuation
     tokens after it (see ``workbench.objectives.words``).
     """
-    _check_arguments(input_ids, mlm_probability, mask_token_fraction, random_token_fraction, word_starts)
-    device = input_ids.device
+    device = input_ids.device  # the arguments are checked by apply_masking
     draw_device = generator.device
     draws = draw(tuple(input_ids.shape), _pool(vocab_size, special_ids).numel(), generator)
     masked, labels = apply_masking(
@@ -247,9 +251,8 @@ def mask_sequences(
         raise ValueError(f"{len(lengths)} lengths for a batch of {batch} rows")
     device = input_ids.device
     draws = draw_rows(lengths, width, _pool(vocab_size, special_ids).numel(), seeds).to(device)
-    valid = torch.arange(width, device=device)[None, :] < torch.tensor(list(lengths), device=device).reshape(-1, 1)
     return apply_masking(
         input_ids, draws, vocab_size=vocab_size, special_ids=special_ids, mask_id=mask_id,
         mlm_probability=mlm_probability, mask_token_fraction=mask_token_fraction,
-        random_token_fraction=random_token_fraction, word_starts=word_starts, valid=valid,
+        random_token_fraction=random_token_fraction, word_starts=word_starts, valid=real_positions(lengths, width, device),
     )

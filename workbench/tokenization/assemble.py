@@ -11,6 +11,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 import numpy as np
 from tokenizers import AddedToken, Tokenizer as HFTokenizer
 
+from workbench.text.codepoints import code_points
 from workbench.text.normalize import NormalizationSpec, build_normalizer, normalize_lines
 from workbench.text.sources import iter_file_line_blocks
 from workbench.tokenization.config import TokenizerConfig
@@ -64,8 +65,7 @@ class NormalizedSample:
         self.lines = 0
         counts = CharacterCounts() if count_characters else None
         with open(path, "w", encoding="utf-8", errors="surrogatepass", newline="\n") as handle:
-            for start in range(0, len(lines), CHUNK_LINES):
-                chunk = [line for line in normalize_lines(lines[start : start + CHUNK_LINES], spec) if line]
+            for chunk in iter_normalized_chunks(lines, spec):
                 if not chunk:
                     continue
                 text = "\n".join(chunk)
@@ -105,7 +105,7 @@ class CharacterCounts:
         self._counts = np.zeros(0, dtype=np.int64)  # indexed by code point, grown to the largest one seen
 
     def add(self, text: str) -> None:
-        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # lone surrogates too
+        codes = code_points(text)
         found = np.bincount(codes)
         if found.size > self._counts.size:
             self._counts = np.concatenate([self._counts, np.zeros(found.size - self._counts.size, dtype=np.int64)])

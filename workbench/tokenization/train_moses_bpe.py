@@ -17,7 +17,6 @@ Moses tokens. Files written besides tokenizer.json:
 from __future__ import annotations
 
 import json
-from collections import Counter
 from multiprocessing import get_context
 from pathlib import Path
 from typing import List, Sequence
@@ -26,7 +25,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from workbench.artifacts.atomic import write_text
-from workbench.tokenization.assemble import TrainedVocabulary, check_reachable, kept_alphabet
+from workbench.tokenization.assemble import CHUNK_LINES, CharacterCounts, TrainedVocabulary, check_reachable, kept_alphabet
 from workbench.tokenization.config import TokenizerConfig
 from workbench.tokenization.fairseq_dict import token_counts
 from workbench.tokenization.families import Family
@@ -92,11 +91,10 @@ def _bpe_backend(vocab: dict, merges: list, family: Family) -> HFTokenizer:
 def train_moses_bpe(config: TokenizerConfig, lines: Sequence[str], family: Family) -> TrainedVocabulary:
     check_reachable(config.vocab_size, len(family.all_tokens) + 1, "the special tokens")
     tokenized = [line for line in moses_tokenize_lines(lines, config.lowercase, config.num_threads) if line]
-    chars: Counter = Counter()
-    for line in tokenized:
-        chars.update(line)
-    chars.pop(" ", None)
-    alphabet = kept_alphabet(chars, config.character_coverage)
+    chars = CharacterCounts()
+    for start in range(0, len(tokenized), CHUNK_LINES):
+        chars.add("".join(tokenized[start : start + CHUNK_LINES]))
+    alphabet = kept_alphabet(chars.as_counter(exclude=" "), config.character_coverage)
     limit_alphabet = len(alphabet)
     learner = HFTokenizer(models.BPE(unk_token=family.unk, end_of_word_suffix=SUFFIX))
     learner.pre_tokenizer = pre_tokenizers.WhitespaceSplit()

@@ -186,18 +186,18 @@ def train_sentencepiece(config: TokenizerConfig, lines: List[str], family: Famil
         processor = spm.SentencePieceProcessor(model_proto=model_bytes)
         pieces = _pieces(processor)
         tokens = family.layout([piece for piece, _ in pieces])
+        if len(tokens) != len(family.all_tokens) + len(pieces):
+            raise TokenizerTrainingError(
+                "sentencepiece learned a piece that is also a special token of the family; this cannot be exported"
+            )
         vocab = {token: index for index, token in enumerate(tokens)}
         counts = None
-        if family.name == "roberta" and config.fairseq_dict_counts and len(vocab) == len(tokens):
+        if family.name == "roberta" and config.fairseq_dict_counts:
             # counting runs on every core: the sums do not depend on the thread count
             counts = native_counts(
                 processor, sample.iter_blocks(), vocab, vocab[family.unk], os.cpu_count() or 1,
                 by_word=config.algorithm == "sentencepiece_bpe",
             )
-    if len(tokens) != len(family.all_tokens) + len(pieces):
-        raise TokenizerTrainingError(
-            "sentencepiece learned a piece that is also a special token of the family; this cannot be exported"
-        )
     unk_id = vocab[family.unk]
     if config.algorithm == "sentencepiece_unigram":
         scores = dict(pieces)
