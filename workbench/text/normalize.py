@@ -91,6 +91,11 @@ def normalize_text(text: str, spec: NormalizationSpec) -> str:
 _CONTROL_RE = re.compile(CONTROL_AND_INVISIBLE)
 
 
+def remove_control_characters(text: str) -> str:
+    """``text`` without the control and invisible characters the normalizer removes (its first step)."""
+    return _CONTROL_RE.sub("", text)
+
+
 def _lowercase(text: str) -> str:
     # `tokenizers` lowercases character by character; Python's str.lower() applies the final-sigma rule
     # (Σ at the end of a word -> ς). Mapping Σ first makes the two agree.
@@ -133,7 +138,7 @@ def normalize_lines(lines, spec: NormalizationSpec) -> list:
     # control and invisible format characters are never printable (categories Cc and Cf)
     printable = np.fromiter(map(str.isprintable, out), dtype=bool, count=n)
     for i in np.flatnonzero(~printable).tolist():
-        out[i] = _CONTROL_RE.sub("", out[i])
+        out[i] = remove_control_characters(out[i])
     if spec.unicode_form != "none":
         out = list(map(partial(unicodedata.normalize, spec.unicode_form), out))  # as is when already normalized
     if spec.apostrophes:
@@ -170,7 +175,7 @@ def _where(flags, n: int) -> list:
 
 def normalize_text_fast(text: str, spec: NormalizationSpec) -> str:
     """Same result as ``normalize_text`` (tested), computed with Python's C-level string functions."""
-    text = _CONTROL_RE.sub("", text)
+    text = remove_control_characters(text)
     if spec.unicode_form != "none":
         text = unicodedata.normalize(spec.unicode_form, text)
     if spec.apostrophes:

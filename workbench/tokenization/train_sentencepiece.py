@@ -3,7 +3,16 @@
 SentencePiece trains on the sample *after* workbench's normalizer (its own
 normalization is switched off: rule ``identity``), so the saved `tokenizers`
 pipeline -- same normalizer, Metaspace "▁" pre-tokenizer, the converted model --
-reproduces SentencePiece's segmentation. Ids follow the family layout: the
+reproduces SentencePiece's segmentation.
+
+BPE trains on the sample's word counts (SentencePiece's ``tsv`` input,
+``word<TAB>count``), unigram on its lines. SentencePiece's BPE trainer itself
+splits every sentence on whitespace and trains on the resulting word counts
+(sorted by count, then word), so the model is the same, byte for byte in its
+pieces and scores (tested on real text); counting the words in Python
+(``count_normalized_words``: each distinct word normalized once) costs less
+than SentencePiece reading and splitting the lines, and the counts are the
+ones dict.txt needs. Ids follow the family layout: the
 SentencePiece control pieces (<unk>, <s>, </s>) are replaced by the family's
 special tokens, the learned pieces keep SentencePiece's order.
 """
@@ -37,6 +46,7 @@ from workbench.tokenization.config import TokenizerConfig
 from workbench.tokenization.errors import TokenizerTrainingError, VocabularySizeError
 from workbench.tokenization.families import Family
 from workbench.tokenization.fairseq_dict import write_dict_rows
+from workbench.text.word_counts import count_normalized_words
 
 UNCOUNTED = 100  # fairseq's SentencePiece recipe writes this constant when counts are not computed
 SPM_CONTROL = 3  # <unk>=0 <s>=1 </s>=2 in the SentencePiece model
@@ -49,8 +59,9 @@ def spm_vocab_size(config: TokenizerConfig, family: Family) -> int:
     return config.vocab_size - len(family.all_tokens) + SPM_CONTROL
 
 
-def train_sentencepiece_model(config: TokenizerConfig, normalized_lines, family: Family) -> bytes:
-    """The serialized SentencePiece model trained on already-normalized lines."""
+def train_sentencepiece_model(config: TokenizerConfig, normalized_lines, family: Family, input_format: str = "text") -> bytes:
+    """The serialized SentencePiece model trained on already-normalized lines (``input_format="tsv"``:
+    ``text<TAB>count`` rows, each text counted ``count`` times)."""
     model_type = {"sentencepiece_unigram": "unigram", "sentencepiece_bpe": "bpe"}[config.algorithm]
     vocab_size = spm_vocab_size(config, family)
     check_reachable(config.vocab_size, len(family.all_tokens) + 1, "the special tokens")
@@ -62,6 +73,7 @@ def train_sentencepiece_model(config: TokenizerConfig, normalized_lines, family:
             logstream=log,
             minloglevel=1,  # warnings and errors only: its per-merge INFO lines bypass logstream
             sentence_iterator=iter(normalized_lines),
+            input_format=input_format,
             model_writer=writer,
             model_type=model_type,
             vocab_size=vocab_size,
@@ -126,45 +138,48 @@ def bpe_merges(vocab: Dict[str, int], scored_pieces: List[Tuple[str, float]]) ->
 COUNT_CHUNK_WORDS = 50_000  # distinct words encoded per call when counting by word (bounds the id lists held)
 
 
-def native_counts(
-    processor: spm.SentencePieceProcessor,
-    blocks: Iterable[Sequence[str]],
-    vocab: Dict[str, int],
-    unk_id: int,
-    threads: int,
-    by_word: bool = False,
-) -> np.ndarray:
-    """Occurrences of each final id when SentencePiece itself segments the (normalized) sample, given as
-    blocks of lines: the counts fairseq-preprocess takes from the sample encoded by ``spm_encode``.
+def _to_ours(processor: spm.SentencePieceProcessor, vocab: Dict[str, int], unk_id: int) -> np.ndarray:
+    """SentencePiece id -> final id (its control and unknown pieces -> ``unk_id``)."""
+    ids = list(range(processor.get_piece_size()))
+    special = [control or unknown for control, unknown in zip(processor.is_control(ids), processor.is_unknown(ids))]
+    return np.array(
+        [unk_id if is_special else vocab[piece] for piece, is_special in zip(processor.id_to_piece(ids), special)], dtype=np.int64
+    )
 
-    ``by_word`` (BPE models): each distinct word is encoded once and its pieces counted as often as the word
-    occurs. Exactly the line-by-line counts: the lines are normalized (single spaces, no space at either end),
+
+def word_piece_counts(
+    processor: spm.SentencePieceProcessor, words: Counter, vocab: Dict[str, int], unk_id: int, threads: int
+) -> np.ndarray:
+    """Occurrences of each final id when SentencePiece's BPE segments the (normalized) sample whose words
+    are counted in ``words``: each distinct word is encoded once and its pieces counted as often as the word
+    occurs. Exactly the line-by-line counts fairseq-preprocess takes from the sample encoded by
+    ``spm_encode``: the lines are normalized (single spaces, no space at either end),
     so SentencePiece sees ``▁w1▁w2...``; with ``split_by_whitespace`` no piece holds a ``▁`` after its first
     character, so no pair across two words is ever in the vocabulary, and SentencePiece's BPE applies each
     word's merges in the same order whatever surrounds it (best score first, leftmost first among equals).
-    Unigram models are counted line by line: their Viterbi sums scores along the whole line, so in theory a
-    float rounding could break a tie differently than within a lone word.
+    Unigram models are counted line by line (``line_piece_counts``): their Viterbi sums scores along the
+    whole line, so in theory a float rounding could break a tie differently than within a lone word.
     """
-    ids = list(range(processor.get_piece_size()))
-    special = [control or unknown for control, unknown in zip(processor.is_control(ids), processor.is_unknown(ids))]
-    to_ours = np.array(
-        [unk_id if is_special else vocab[piece] for piece, is_special in zip(processor.id_to_piece(ids), special)], dtype=np.int64
-    )
+    to_ours = _to_ours(processor, vocab, unk_id)
     counts = np.zeros(len(vocab), dtype=np.int64)
-    if by_word:
-        words: Counter = Counter()
-        for block in blocks:
-            words.update(itertools.chain.from_iterable(map(str.split, block, itertools.repeat(" "))))  # sp's word separator
-        distinct = list(words)
-        occurrences = np.fromiter(words.values(), dtype=np.int64, count=len(words))
-        del words
-        for start in range(0, len(distinct), COUNT_CHUNK_WORDS):
-            encoded = processor.encode(distinct[start : start + COUNT_CHUNK_WORDS], num_threads=threads)
-            pieces_per_word = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-            flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64, count=int(pieces_per_word.sum()))
-            weights = np.repeat(occurrences[start : start + COUNT_CHUNK_WORDS], pieces_per_word)
-            counts += np.bincount(to_ours[flat], weights=weights, minlength=len(vocab)).astype(np.int64)  # exact below 2**53
-        return counts
+    distinct = list(words)
+    occurrences = np.fromiter(words.values(), dtype=np.int64, count=len(words))
+    for start in range(0, len(distinct), COUNT_CHUNK_WORDS):
+        encoded = processor.encode(distinct[start : start + COUNT_CHUNK_WORDS], num_threads=threads)
+        pieces_per_word = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64, count=int(pieces_per_word.sum()))
+        weights = np.repeat(occurrences[start : start + COUNT_CHUNK_WORDS], pieces_per_word)
+        counts += np.bincount(to_ours[flat], weights=weights, minlength=len(vocab)).astype(np.int64)  # exact below 2**53
+    return counts
+
+
+def line_piece_counts(
+    processor: spm.SentencePieceProcessor, blocks: Iterable[Sequence[str]], vocab: Dict[str, int], unk_id: int, threads: int
+) -> np.ndarray:
+    """Occurrences of each final id when SentencePiece segments the (normalized) sample given as blocks of
+    lines, line by line: the counts fairseq-preprocess takes from the sample encoded by ``spm_encode``."""
+    to_ours = _to_ours(processor, vocab, unk_id)
+    counts = np.zeros(len(vocab), dtype=np.int64)
     for block in blocks:
         encoded = processor.encode(list(block), num_threads=threads)
         flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64)
@@ -173,31 +188,52 @@ def native_counts(
     return counts
 
 
+def _final_vocab(processor: spm.SentencePieceProcessor, family: Family) -> Tuple[List[Tuple[str, float]], List[str], Dict[str, int]]:
+    """(learned pieces with scores, final tokens in id order, token -> id) in the family's layout."""
+    pieces = _pieces(processor)
+    tokens = family.layout([piece for piece, _ in pieces])
+    if len(tokens) != len(family.all_tokens) + len(pieces):
+        raise TokenizerTrainingError(
+            "sentencepiece learned a piece that is also a special token of the family; this cannot be exported"
+        )
+    return pieces, tokens, {token: index for index, token in enumerate(tokens)}
+
+
+def _word_rows(words: Counter) -> Iterator[str]:
+    # the normalizer turned every tab into a space: no word holds one
+    return map("{0[0]}\t{0[1]}".format, words.items())
+
+
 def train_sentencepiece(config: TokenizerConfig, lines: List[str], family: Family) -> TrainedVocabulary:
-    """Train on the sample (the list is emptied: see ``NormalizedSample``); dict.txt counts are taken from the
-    normalized sample before its file is removed."""
+    """Train on the sample (the list is emptied once it is no longer needed). BPE: from the sample's word
+    counts, which also give dict.txt's counts. Unigram: from the sample's normalized lines, streamed from a
+    temporary file (see ``NormalizedSample``), which dict.txt's counts are taken from before it is removed."""
     normalizer = normalizer_for(config)
-    with tempfile.TemporaryDirectory(prefix="workbench-sentencepiece-") as folder:
-        sample = NormalizedSample(lines, normalization_spec(config), Path(folder) / "sample.txt")
-        # the lines stream from the file a block at a time (a path given to SentencePiece would be recorded in
-        # the model, making its bytes depend on the temporary folder)
-        model_bytes = train_sentencepiece_model(config, itertools.chain.from_iterable(sample.iter_blocks()), family)
+    counting = family.name == "roberta" and config.fairseq_dict_counts
+    threads = os.cpu_count() or 1  # encoding for the counts: the sums do not depend on the thread count
+    counts = None
+    if config.algorithm == "sentencepiece_bpe":
+        words = count_normalized_words(lines, normalization_spec(config))
+        lines.clear()
+        release_free_memory()
+        model_bytes = train_sentencepiece_model(config, _word_rows(words), family, input_format="tsv")
         release_free_memory()
         processor = spm.SentencePieceProcessor(model_proto=model_bytes)
-        pieces = _pieces(processor)
-        tokens = family.layout([piece for piece, _ in pieces])
-        if len(tokens) != len(family.all_tokens) + len(pieces):
-            raise TokenizerTrainingError(
-                "sentencepiece learned a piece that is also a special token of the family; this cannot be exported"
-            )
-        vocab = {token: index for index, token in enumerate(tokens)}
-        counts = None
-        if family.name == "roberta" and config.fairseq_dict_counts:
-            # counting runs on every core: the sums do not depend on the thread count
-            counts = native_counts(
-                processor, sample.iter_blocks(), vocab, vocab[family.unk], os.cpu_count() or 1,
-                by_word=config.algorithm == "sentencepiece_bpe",
-            )
+        pieces, tokens, vocab = _final_vocab(processor, family)
+        if counting:
+            counts = word_piece_counts(processor, words, vocab, vocab[family.unk], threads)
+        del words
+    else:
+        with tempfile.TemporaryDirectory(prefix="workbench-sentencepiece-") as folder:
+            sample = NormalizedSample(lines, normalization_spec(config), Path(folder) / "sample.txt")
+            # the lines stream from the file a block at a time (a path given to SentencePiece would be recorded
+            # in the model, making its bytes depend on the temporary folder)
+            model_bytes = train_sentencepiece_model(config, itertools.chain.from_iterable(sample.iter_blocks()), family)
+            release_free_memory()
+            processor = spm.SentencePieceProcessor(model_proto=model_bytes)
+            pieces, tokens, vocab = _final_vocab(processor, family)
+            if counting:
+                counts = line_piece_counts(processor, sample.iter_blocks(), vocab, vocab[family.unk], threads)
     unk_id = vocab[family.unk]
     if config.algorithm == "sentencepiece_unigram":
         scores = dict(pieces)
