@@ -109,3 +109,29 @@ def test_sentencepiece_unigram_conversion_differs_only_on_exact_ties(trained, pr
         assert ours.decode(ids) == processor.decode(processor.encode(ours.normalize(line)))
         ties += 1
     assert ties <= len(prose_lines) // 100
+
+
+def _reference_bpe_merges(vocab, scored_pieces):
+    """transformers' SentencePieceExtractor rule, written plainly: every split of a piece into two known
+    pieces, ordered by the piece's score (best first, ties in piece order), then by the ids of the halves."""
+    merges = []
+    for piece, score in scored_pieces:
+        local = [(piece[:cut], piece[cut:], score) for cut in range(1, len(piece)) if piece[:cut] in vocab and piece[cut:] in vocab]
+        merges.extend(sorted(local, key=lambda merge: (vocab[merge[0]], vocab[merge[1]])))
+    merges.sort(key=lambda merge: -merge[2])
+    return [(left, right) for left, right, _ in merges]
+
+
+def test_bpe_merges_follow_the_reference_rule(trained):
+    import random
+
+    from workbench.tokenization.train_sentencepiece import bpe_merges
+
+    processor = spm.SentencePieceProcessor(model_file=str(trained("sentencepiece_bpe", "roberta") / "sentencepiece.model"))
+    ids = range(3, processor.get_piece_size())
+    scored = [(processor.id_to_piece(i), processor.get_score(i)) for i in ids]
+    vocab = {piece: index for index, (piece, _) in enumerate(scored)}
+    merges = bpe_merges(vocab, scored)
+    assert merges == _reference_bpe_merges(vocab, scored) and len(merges) > 1000
+    shuffled = [(piece, float(random.Random(index).randrange(50))) for index, (piece, _) in enumerate(scored)]  # ties, any order
+    assert bpe_merges(vocab, shuffled) == _reference_bpe_merges(vocab, shuffled)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import sentencepiece as spm
@@ -213,3 +214,19 @@ def test_character_counts_equal_a_counter(prose_lines):
         expected.pop(excluded)
     assert counts.as_counter(exclude=" \n") == expected
     assert expected["😀"] == 1 and expected["\ud800"] == 1 and expected["É"] >= 2
+
+
+def test_fairseq_dict_rows_and_refused_tokens(tmp_path):
+    import numpy as np
+
+    from workbench.tokenization.fairseq_dict import write_dict_rows
+    from workbench.tokenization.families import get_family
+
+    family = get_family("roberta")
+    tokens = [*family.leading, "▁le", "s", *family.trailing]
+    write_dict_rows(tmp_path, tokens, np.arange(len(tokens)), family)
+    assert (tmp_path / "dict.txt").read_text(encoding="utf-8") == "▁le 4\ns 5\n"
+    for bad in ("a b", "", "x\u00a0"):
+        with pytest.raises(ValueError, match=re.escape(f"token {bad!r} (id 5) cannot be written")):
+            write_dict_rows(tmp_path / "bad", [*family.leading, "▁le", bad, *family.trailing], np.ones(7), family)
+    assert not (tmp_path / "bad").exists()

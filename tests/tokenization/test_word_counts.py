@@ -96,12 +96,26 @@ def _real_lines(shared_data: Path, count: int) -> List[str]:
 def test_bpe_from_word_counts_is_the_model_trained_on_lines(shared_data):
     """SentencePiece's BPE trainer splits sentences into words and trains on their counts: given the counts
     directly (tsv input), it learns the same pieces with the same scores, in the same order."""
-    from workbench.tokenization.train_sentencepiece import _word_rows
+    from workbench.tokenization.train_sentencepiece import WordCounts
 
     lines = _real_lines(shared_data, 30_000) + HARD_LINES
     spec = NormalizationSpec()
     normalized = [line for line in normalize_lines(lines, spec) if line]
     from_lines = _pieces_and_scores(_train_bpe(normalized, "text", 6000))
-    from_counts = _pieces_and_scores(_train_bpe(_word_rows(count_normalized_words(lines, spec)), "tsv", 6000))
+    counts = count_normalized_words(lines, spec)
+    from_counts = _pieces_and_scores(_train_bpe(WordCounts(counts).rows(), "tsv", 6000))
     assert len(from_lines) == 6000 - 2  # roberta: 5 specials for SentencePiece's 3 controls
     assert from_counts == from_lines
+    # the order of the rows does not matter (SentencePiece sorts the words by count, then by word)
+    reordered = Counter(dict(sorted(counts.items(), key=lambda item: (item[1], item[0]))))
+    assert _pieces_and_scores(_train_bpe(WordCounts(reordered).rows(), "tsv", 6000)) == from_lines
+
+
+def test_word_counts_round_trip():
+    from workbench.tokenization.train_sentencepiece import WordCounts
+
+    counts = count_normalized_words(HARD_LINES, NormalizationSpec())
+    compact = WordCounts(counts)
+    assert dict(zip(compact.words(), compact.occurrences.tolist())) == counts
+    assert list(compact.rows())[:2] == [f"{word}\t{count}" for word, count in list(counts.items())[:2]]
+    assert WordCounts(Counter()).words() == [] and list(WordCounts(Counter()).rows()) == []

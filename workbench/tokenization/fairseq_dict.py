@@ -40,12 +40,11 @@ def write_dict_rows(directory: Path, tokens: Sequence[str], counts: np.ndarray, 
     if family.name != "roberta":
         raise ValueError("dict.txt matches workbench ids only for the roberta family (fairseq's dictionary order)")
     first, last = len(family.leading), len(tokens) - len(family.trailing)
-    rows = []
-    for token_id in range(first, last):
-        token = tokens[token_id]
-        if not token or any(ch.isspace() for ch in token):
-            raise ValueError(f"token {token!r} (id {token_id}) cannot be written to a fairseq dict.txt")
-        rows.append(f"{token} {int(counts[token_id])}\n")
+    learned = list(tokens[first:last])
+    for offset, token in enumerate(learned):
+        if token.split() != [token]:  # empty, or holds whitespace: fairseq splits each line on its last space
+            raise ValueError(f"token {token!r} (id {first + offset}) cannot be written to a fairseq dict.txt")
+    rows = map("{} {}\n".format, learned, np.asarray(counts[first:last], dtype=np.int64).tolist())
     write_text(directory / DICT_FILE, "".join(rows))
     return DICT_FILE
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import operator
 import os
 import re
 import tempfile
@@ -122,17 +123,17 @@ def bpe_merges(vocab: Dict[str, int], scored_pieces: List[Tuple[str, float]]) ->
     split of a piece into two known pieces is a merge ranked by that piece's score (same rule as transformers'
     SentencePieceExtractor).
     """
-    merges: List[Tuple[str, str, float]] = []
-    for piece, score in scored_pieces:
-        local = []
-        for cut in range(1, len(piece)):
-            left, right = piece[:cut], piece[cut:]
-            if left in vocab and right in vocab:
-                local.append((left, right, score))
-        local.sort(key=lambda merge: (vocab[merge[0]], vocab[merge[1]]))
-        merges.extend(local)
-    merges.sort(key=lambda merge: -merge[2])  # stable: ties keep piece order
-    return [(left, right) for left, right, _ in merges]
+    per_piece: List[List[Tuple[str, str]]] = []
+    for piece, _ in scored_pieces:
+        local = [(piece[:cut], piece[cut:]) for cut in range(1, len(piece)) if piece[:cut] in vocab and piece[cut:] in vocab]
+        if len(local) > 1:
+            local.sort(key=lambda merge: (vocab[merge[0]], vocab[merge[1]]))
+        per_piece.append(local)
+    scores = [score for _, score in scored_pieces]
+    if not all(map(operator.ge, scores, scores[1:])):  # SentencePiece's BPE scores already decrease with the id
+        order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)  # stable: ties keep piece order
+        per_piece = [per_piece[index] for index in order]
+    return list(itertools.chain.from_iterable(per_piece))
 
 
 COUNT_CHUNK_WORDS = 50_000  # distinct words encoded per call when counting by word (bounds the id lists held)
@@ -148,7 +149,7 @@ def _to_ours(processor: spm.SentencePieceProcessor, vocab: Dict[str, int], unk_i
 
 
 def word_piece_counts(
-    processor: spm.SentencePieceProcessor, words: Counter, vocab: Dict[str, int], unk_id: int, threads: int
+    processor: spm.SentencePieceProcessor, words: "WordCounts", vocab: Dict[str, int], unk_id: int, threads: int
 ) -> np.ndarray:
     """Occurrences of each final id when SentencePiece's BPE segments the (normalized) sample whose words
     are counted in ``words``: each distinct word is encoded once and its pieces counted as often as the word
@@ -162,8 +163,7 @@ def word_piece_counts(
     """
     to_ours = _to_ours(processor, vocab, unk_id)
     counts = np.zeros(len(vocab), dtype=np.int64)
-    distinct = list(words)
-    occurrences = np.fromiter(words.values(), dtype=np.int64, count=len(words))
+    distinct, occurrences = words.words(), words.occurrences
     for start in range(0, len(distinct), COUNT_CHUNK_WORDS):
         encoded = processor.encode(distinct[start : start + COUNT_CHUNK_WORDS], num_threads=threads)
         pieces_per_word = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
@@ -199,9 +199,26 @@ def _final_vocab(processor: spm.SentencePieceProcessor, family: Family) -> Tuple
     return pieces, tokens, {token: index for index, token in enumerate(tokens)}
 
 
-def _word_rows(words: Counter) -> Iterator[str]:
-    # the normalizer turned every tab into a space: no word holds one
-    return map("{0[0]}\t{0[1]}".format, words.items())
+class WordCounts:
+    """The sample's word counts held compactly while SentencePiece trains: a few strings and one array
+    instead of a dict of ~200k string keys (a third of the memory, freed in one piece)."""
+
+    def __init__(self, counts: Counter, chunk_words: int = COUNT_CHUNK_WORDS) -> None:
+        distinct = list(counts)
+        # no word holds a newline: the normalizer made every whitespace character a space
+        self._chunks = ["\n".join(distinct[start : start + chunk_words]) for start in range(0, len(distinct), chunk_words)]
+        self.occurrences = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+
+    def words(self) -> List[str]:
+        return [word for chunk in self._chunks for word in chunk.split("\n")]
+
+    def rows(self) -> Iterator[str]:
+        """SentencePiece's tsv input, ``word<TAB>count`` (no word holds a tab either), made a chunk at a time."""
+        start = 0
+        for chunk in self._chunks:
+            words = chunk.split("\n")
+            yield from map("{}\t{}".format, words, self.occurrences[start : start + len(words)].tolist())
+            start += len(words)
 
 
 def train_sentencepiece(config: TokenizerConfig, lines: List[str], family: Family) -> TrainedVocabulary:
@@ -213,10 +230,10 @@ def train_sentencepiece(config: TokenizerConfig, lines: List[str], family: Famil
     threads = os.cpu_count() or 1  # encoding for the counts: the sums do not depend on the thread count
     counts = None
     if config.algorithm == "sentencepiece_bpe":
-        words = count_normalized_words(lines, normalization_spec(config))
+        words = WordCounts(count_normalized_words(lines, normalization_spec(config)))
         lines.clear()
         release_free_memory()
-        model_bytes = train_sentencepiece_model(config, _word_rows(words), family, input_format="tsv")
+        model_bytes = train_sentencepiece_model(config, words.rows(), family, input_format="tsv")
         release_free_memory()
         processor = spm.SentencePieceProcessor(model_proto=model_bytes)
         pieces, tokens, vocab = _final_vocab(processor, family)
