@@ -8,8 +8,18 @@ from typing import Callable, Dict, List, Tuple
 import pytest
 
 from workbench.corpus.config import SourceConfig
+from workbench.text.normalize import NormalizationSpec
 from workbench.tokenization.config import TokenizerConfig
 from workbench.tokenization.train import train_tokenizer
+
+# every combination of the normalizer's options
+SPECS = [
+    NormalizationSpec(unicode_form=form, lowercase=lower, strip_accents=strip, apostrophes=apostrophes)
+    for form in ("NFC", "NFKC", "none")
+    for lower in (False, True)
+    for strip in (False, True)
+    for apostrophes in (True, False)
+]
 
 # (algorithm, family) -> vocabulary size reachable on corpora/sample_fr (~150 KB)
 VOCAB_SIZES = {

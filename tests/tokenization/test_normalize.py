@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.tokenization.conftest import SPECS
 from workbench.text.normalize import NormalizationSpec, normalize_text
 
 
@@ -46,13 +47,6 @@ def test_bad_unicode_form():
         NormalizationSpec(unicode_form="NFKD")
 
 
-SPECS = [
-    NormalizationSpec(unicode_form=form, lowercase=lower, strip_accents=strip, apostrophes=apostrophes)
-    for form in ("NFC", "NFKC", "none")
-    for lower in (False, True)
-    for strip in (False, True)
-    for apostrophes in (True, False)
-]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=str)

@@ -10,16 +10,10 @@ from typing import List
 
 import pytest
 
+from tests.tokenization.conftest import SPECS
 from workbench.text.normalize import NormalizationSpec, normalize_lines
 from workbench.text.word_counts import count_normalized_words, count_raw_words
 
-SPECS = [
-    NormalizationSpec(unicode_form=form, lowercase=lower, strip_accents=strip, apostrophes=apostrophes)
-    for form in ("NFC", "NFKC", "none")
-    for lower in (False, True)
-    for strip in (False, True)
-    for apostrophes in (True, False)
-]
 
 # Each line targets one way a per-word normalization could differ from the per-line one.
 HARD_LINES = [

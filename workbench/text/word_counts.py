@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import List, Sequence
+from typing import Sequence
 
 from workbench.text.normalize import NormalizationSpec, normalize_lines, remove_control_characters
 

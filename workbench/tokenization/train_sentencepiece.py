@@ -27,7 +27,7 @@ import re
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
 
 import numpy as np
 import sentencepiece as spm
@@ -203,7 +203,7 @@ class WordCounts:
     """The sample's word counts held compactly while SentencePiece trains: a few strings and one array
     instead of a dict of ~200k string keys (a third of the memory, freed in one piece)."""
 
-    def __init__(self, counts: Counter, chunk_words: int = COUNT_CHUNK_WORDS) -> None:
+    def __init__(self, counts: Counter, chunk_words: int = 10_000) -> None:
         distinct = list(counts)
         # no word holds a newline: the normalizer made every whitespace character a space
         self._chunks = ["\n".join(distinct[start : start + chunk_words]) for start in range(0, len(distinct), chunk_words)]
