@@ -38,6 +38,24 @@ def test_empty_corpus(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("algorithm,family", ALGORITHMS)
+def test_corpus_of_characters_the_normalizer_removes(tmp_path, algorithm, family):
+    """Lines that are not blank but hold only control, invisible and format characters normalize to nothing:
+    a clear error naming the file, not the library's (SentencePiece: "[!sentences_.empty()]")."""
+    sources = _text(tmp_path, "controls.txt", "\x01\x02\n\u00ad\u200b\ufeff\n\x00 \x7f\n".encode())
+    with pytest.raises(EmptyCorpusError, match=r"the 3 sampled lines of .*controls\.txt.* hold only characters the normalizer removes"):
+        train_tokenizer(make_config(algorithm, family, vocab_size=100), sources, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_moses_corpus_without_tokens(tmp_path):
+    """Private-use characters survive workbench's normalizer but not Moses' (FlauBERT removes category C*)."""
+    sources = _text(tmp_path, "private.txt", "\ue000\ue001\n\ue002\n".encode())
+    with pytest.raises(EmptyCorpusError, match=r"no Moses token in the 2 sampled lines"):
+        train_tokenizer(make_config("moses_bpe", "flaubert", vocab_size=100), sources, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_no_sources(tmp_path):
     with pytest.raises(EmptyCorpusError, match="no corpus sources"):
         train_tokenizer(make_config("wordpiece", "bert"), [], tmp_path / "out")
@@ -46,6 +64,42 @@ def test_no_sources(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(SourceError, match="matches no file"):
         train_tokenizer(make_config("wordpiece", "bert"), [SourceConfig(path=str(tmp_path / "nope*.txt"))], tmp_path / "o")
+
+
+def _corrupt_archives(tmp_path):
+    import bz2
+    import gzip
+    import lzma
+
+    text = "".join(f"Le chat numéro {i} dort.\n" for i in range(5000)).encode()
+    yield "not_gzip.txt.gz", b"plain text, not gzip\n"
+    for suffix, compress in ((".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress)):
+        archive = compress(text)
+        yield f"truncated.txt{suffix}", archive[: len(archive) // 2]
+    yield "garbage.txt.xz", b"\xfd7zXZ\x00 garbage"
+
+
+def test_corrupt_or_truncated_archives(tmp_path):
+    """A corrupt or truncated .gz/.bz2/.xz gives one SourceError naming the file, from sampling (vocabulary
+    training) and from corpus preparation alike; nothing is written."""
+    from workbench.corpus.config import CorpusConfig
+    from workbench.corpus.reading import iter_raw_documents
+
+    for name, data in _corrupt_archives(tmp_path):
+        sources = _text(tmp_path, name, data)
+        with pytest.raises(SourceError, match=rf"corpus file .*{name}' cannot be read \(.*\); check that it is a valid"):
+            train_tokenizer(make_config("sentencepiece_bpe", "roberta"), sources, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+        with pytest.raises(SourceError, match=rf"{name}' cannot be read"):
+            list(iter_raw_documents(CorpusConfig(sources=sources)))
+
+
+@pytest.mark.parametrize("algorithm,family", [("wordpiece", "bert"), ("byte_bpe", "roberta")])
+def test_vocabulary_smaller_than_the_alphabet(tmp_path, algorithm, family):
+    sources = _text(tmp_path, "tiny.txt", "le lé la\n".encode())
+    with pytest.raises(VocabularySizeError, match=r"vocab_size=8 is too small.* already take \d+ ids; raise tokenizer.vocab_size to at least"):
+        train_tokenizer(make_config(algorithm, family, vocab_size=8, min_frequency=1), sources, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("algorithm,family", ALGORITHMS)

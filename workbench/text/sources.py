@@ -12,7 +12,9 @@ import gzip
 import json
 import lzma
 import os
+import zlib
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, List, Optional, Tuple
@@ -57,13 +59,28 @@ def open_binary(path: Path) -> IO[bytes]:
     return opener(path, "rb")  # type: ignore[return-value]
 
 
-def iter_file_lines(path: Path, stats: Optional[Counter] = None) -> Iterator[str]:
-    """Lines of a (possibly compressed) text file without their newline; bad bytes replaced and counted."""
+# what a truncated or corrupt .gz/.bz2/.xz raises while it is read (gzip.BadGzipFile is an OSError)
+_UNREADABLE = (OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turns a read error of ``path`` (missing, corrupt or truncated archive) into one ``SourceError``."""
     try:
-        handle = open_binary(path)
+        yield
     except FileNotFoundError:
         raise SourceError(f"corpus file {str(path)!r} does not exist") from None
-    with handle:
+    except _UNREADABLE as error:
+        kind = f"a valid {path.suffix} archive" if path.suffix.lower() in _OPENERS else "readable"
+        raise SourceError(
+            f"corpus file {str(path)!r} cannot be read ({type(error).__name__}: {error}); check that it is {kind},"
+            " or leave it out of corpus.sources"
+        ) from None
+
+
+def iter_file_lines(path: Path, stats: Optional[Counter] = None) -> Iterator[str]:
+    """Lines of a (possibly compressed) text file without their newline; bad bytes replaced and counted."""
+    with _reading(path), open_binary(path) as handle:
         for raw in handle:
             try:
                 line = raw.decode("utf-8")
@@ -108,11 +125,7 @@ def iter_file_line_blocks(path: Path) -> Iterator[Tuple[List[str], Optional[List
     Same lines as ``workbench.text.sources.iter_file_lines`` (split on b"\\n", trailing "\\r" removed, bytes
     that are not UTF-8 replaced), without a Python generator step per line.
     """
-    try:
-        handle = open_binary(path)
-    except FileNotFoundError:
-        raise SourceError(f"corpus file {str(path)!r} does not exist") from None
-    with handle:
+    with _reading(path), open_binary(path) as handle:
         rest = b""
         while True:
             data = handle.read(BLOCK_BYTES)

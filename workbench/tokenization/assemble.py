@@ -159,6 +159,13 @@ def finish_pipeline(backend: HFTokenizer, family: Family, vocab_size: int, algor
             raise TokenizerTrainingError(
                 f"internal error: {algorithm} put special token {token!r} at id {vocab.get(token)}, expected {index}"
             )
+    if size > vocab_size:
+        fewer = "" if algorithm == "byte_bpe" else " (or lower tokenizer.character_coverage to keep fewer characters)"
+        raise VocabularySizeError(
+            f"tokenizer.vocab_size={vocab_size} is too small for {algorithm}: the special tokens and the"
+            f" {'256 bytes' if algorithm == 'byte_bpe' else 'characters of the sample'} already take {size} ids;"
+            f" raise tokenizer.vocab_size to at least {size}{fewer}"
+        )
     if size != vocab_size:
         raise VocabularySizeError(
             f"{algorithm} produced {size} tokens instead of tokenizer.vocab_size={vocab_size}: the sample is too small"
@@ -170,5 +177,9 @@ def finish_pipeline(backend: HFTokenizer, family: Family, vocab_size: int, algor
 
 
 def check_reachable(vocab_size: int, minimum: int, what: str) -> None:
+    """Refuse a vocabulary size below ``minimum``: the ids ``what`` takes plus one learned token."""
     if vocab_size < minimum:
-        raise VocabularySizeError(f"tokenizer.vocab_size={vocab_size} is too small: {what} already take {minimum} ids")
+        raise VocabularySizeError(
+            f"tokenizer.vocab_size={vocab_size} is too small: {what} already take {minimum - 1} ids;"
+            f" raise tokenizer.vocab_size to at least {minimum}"
+        )

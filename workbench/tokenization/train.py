@@ -15,7 +15,8 @@ from workbench.artifacts.atomic import atomic_dir, write_json
 from workbench.artifacts.provenance import provenance
 from workbench.corpus.config import SourceConfig
 from workbench.text.sampling import SamplingError, sample_lines
-from workbench.tokenization.assemble import TrainedVocabulary, finish_pipeline
+from workbench.text.normalize import normalize_text
+from workbench.tokenization.assemble import TrainedVocabulary, finish_pipeline, normalization_spec
 from workbench.tokenization.config import ALGORITHMS, TokenizerConfig
 from workbench.tokenization.errors import EmptyCorpusError, UnknownAlgorithmError
 from workbench.tokenization.export import write_tokenizer_files
@@ -73,6 +74,12 @@ def train_tokenizer(
     except SamplingError as error:
         raise EmptyCorpusError(f"cannot train tokenizer {config.name!r}: {error}") from None
     sampled = time.perf_counter()
+    if not any(normalize_text(line, normalization_spec(config)) for line in sample.lines):  # stops at the first text
+        raise EmptyCorpusError(
+            f"cannot train tokenizer {config.name!r}: the {len(sample.lines)} sampled lines of"
+            f" {', '.join(repr(source.path) for source in sources)} hold only characters the normalizer removes"
+            " (control, invisible and format characters, whitespace); check corpus.sources"
+        )
     description = sample.describe()
     lines, sample.lines = sample.lines, []
     trained = trainer(config, lines, family)  # may empty ``lines`` to free the raw sample while training

@@ -27,6 +27,7 @@ from tokenizers import decoders, models, pre_tokenizers, trainers
 from workbench.artifacts.atomic import write_text
 from workbench.tokenization.assemble import CHUNK_LINES, CharacterCounts, TrainedVocabulary, check_reachable, kept_alphabet
 from workbench.tokenization.config import TokenizerConfig
+from workbench.tokenization.errors import EmptyCorpusError
 from workbench.tokenization.fairseq_dict import token_counts
 from workbench.tokenization.families import Family
 from workbench.tokenization.moses import MosesPreTokenizer
@@ -91,6 +92,11 @@ def _bpe_backend(vocab: dict, merges: list, family: Family) -> HFTokenizer:
 def train_moses_bpe(config: TokenizerConfig, lines: Sequence[str], family: Family) -> TrainedVocabulary:
     check_reachable(config.vocab_size, len(family.all_tokens) + 1, "the special tokens")
     tokenized = [line for line in moses_tokenize_lines(lines, config.lowercase, config.num_threads) if line]
+    if not tokenized:
+        raise EmptyCorpusError(
+            f"cannot train tokenizer {config.name!r}: no Moses token in the {len(lines)} sampled lines (Moses removes"
+            " every control, format, private-use and unassigned character); check corpus.sources"
+        )
     chars = CharacterCounts()
     for start in range(0, len(tokenized), CHUNK_LINES):
         chars.add("".join(tokenized[start : start + CHUNK_LINES]))
