@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,36 @@ def test_loading_an_unfinished_folder(tmp_path):
     (tmp_path / "half" / "manifest.json").write_text("{}", encoding="utf-8")
     with pytest.raises(TokenizerError, match="workbench_tokenizer.json"):
         Tokenizer.load(tmp_path / "half")
+
+
+@pytest.mark.parametrize("encoding,name", [("utf-16", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")])
+def test_utf16_and_utf32_files_are_refused_by_name(tmp_path, encoding, name):
+    """Read as UTF-8 they would be lines of replacement characters and NULs, trained on silently."""
+    from workbench.corpus.config import CorpusConfig
+    from workbench.corpus.reading import iter_raw_documents
+
+    text = "Bonjour le monde\nLe chat dort\n"
+    data = ("\ufeff" + text).encode(encoding) if encoding == "utf-16-be" else text.encode(encoding)
+    sources = _text(tmp_path, "wide.txt", data)
+    with pytest.raises(SourceError, match=rf"wide\.txt' is {name} .*convert it, e\.g\. iconv -f {name} -t UTF-8"):
+        train_tokenizer(make_config("sentencepiece_bpe", "roberta", vocab_size=50), sources, tmp_path / "out")
+    with pytest.raises(SourceError, match=rf"is {name}"):
+        list(iter_raw_documents(CorpusConfig(sources=sources)))
+    assert not (tmp_path / "out").exists()
+    # a UTF-8 byte-order mark is fine (the normalizer removes U+FEFF)
+    from workbench.text.sources import iter_file_lines
+
+    utf8_with_mark = Path(_text(tmp_path, "bom8.txt", ("\ufeff" + text).encode())[0].path)
+    assert list(iter_file_lines(utf8_with_mark)) == ["\ufeffBonjour le monde", "Le chat dort"]
+
+
+@pytest.mark.parametrize("value,kind", [("12", "a number"), ("null", None), ('["a"]', "an array"), ('{"a": 1}', "an object"), ("true", "a boolean")])
+def test_jsonl_text_field_that_is_not_a_string(tmp_path, value, kind):
+    sources = [SourceConfig(path=str(_text(tmp_path, "records.jsonl", f'{{"text": "Bonjour le monde"}}\n{{"text": {value}}}\n'.encode())[0].path), kind="jsonl")]
+    from workbench.text.sources import iter_source_lines
+
+    if kind is None:  # a null text is an empty record, left out
+        assert list(iter_source_lines(sources[0])) == ["Bonjour le monde"]
+        return
+    with pytest.raises(SourceError, match=rf"records\.jsonl:2: field 'text' holds {kind} \(.*\), not a string"):
+        train_tokenizer(make_config("sentencepiece_bpe", "roberta", vocab_size=50), sources, tmp_path / "out")

@@ -78,9 +78,24 @@ def _reading(path: Path) -> Iterator[None]:
         ) from None
 
 
+_UTF16_32_MARKS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+
+
+def _check_utf8(start: bytes, path: Path) -> None:
+    """Refuse a file that starts with a UTF-16 or UTF-32 byte-order mark: read as UTF-8 it would give lines of
+    replacement characters and NULs, silently."""
+    for mark, encoding in _UTF16_32_MARKS:
+        if start.startswith(mark):
+            raise SourceError(
+                f"corpus file {str(path)!r} is {encoding} (it starts with a {encoding} byte-order mark); workbench reads"
+                f" UTF-8: convert it, e.g. iconv -f {encoding} -t UTF-8"
+            )
+
+
 def iter_file_lines(path: Path, stats: Optional[Counter] = None) -> Iterator[str]:
     """Lines of a (possibly compressed) text file without their newline; bad bytes replaced and counted."""
     with _reading(path), open_binary(path) as handle:
+        _check_utf8(handle.peek(4)[:4] if hasattr(handle, "peek") else b"", path)
         for raw in handle:
             try:
                 line = raw.decode("utf-8")
@@ -127,10 +142,14 @@ def iter_file_line_blocks(path: Path) -> Iterator[Tuple[List[str], Optional[List
     """
     with _reading(path), open_binary(path) as handle:
         rest = b""
+        first = True
         while True:
             data = handle.read(BLOCK_BYTES)
             if not data:
                 break
+            if first:
+                _check_utf8(data, path)
+                first = False
             data = rest + data
             cut = data.rfind(b"\n")
             if cut < 0:
@@ -140,6 +159,9 @@ def iter_file_line_blocks(path: Path) -> Iterator[Tuple[List[str], Optional[List
             yield _decode_block(data[: cut + 1])
         if rest:
             yield _decode_block(rest)
+
+
+_JSON_KINDS = {int: "a number", float: "a number", bool: "a boolean", list: "an array", dict: "an object"}
 
 
 def _iter_jsonl(path: Path, field: str, stats: Optional[Counter]) -> Iterator[str]:
@@ -155,7 +177,13 @@ def _iter_jsonl(path: Path, field: str, stats: Optional[Counter]) -> Iterator[st
         value = record[field]
         if value is None:
             continue
-        yield str(value)
+        if not isinstance(value, str):
+            raise SourceError(
+                f"{path}:{number}: field {field!r} holds {_JSON_KINDS.get(type(value), 'a non-string value')}"
+                f" ({json.dumps(value)[:60]}), not a string; fix the record or set the source's text_field to the"
+                " field holding the text"
+            )
+        yield value
 
 
 def _hub_offline() -> bool:
@@ -192,8 +220,15 @@ def _iter_datasets(source: SourceConfig) -> Iterator[str]:
         if source.text_field not in record:
             raise SourceError(f"dataset {source.path!r} has no field {source.text_field!r}; set the source's text_field")
         value = record[source.text_field]
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise SourceError(
+                f"dataset {source.path!r}: field {source.text_field!r} holds a {type(value).__name__}, not text;"
+                " set the source's text_field to the field holding the text"
+            )
         if value:
-            yield str(value)
+            yield value
 
 
 def iter_source_lines(source: SourceConfig, stats: Optional[Counter] = None) -> Iterator[str]:
