@@ -62,3 +62,30 @@ def test_report_rejects_empty_inputs(trained, tmp_path):
         report_tokenizers([], {"fr": ["x"]}, tmp_path)
     with pytest.raises(ReportError, match="no held-out text"):
         report_tokenizers([trained("wordpiece", "bert")], {"fr": ["", " "]}, tmp_path)
+
+
+def test_report_stage_names_the_empty_heldout_files(trained, tmp_path):
+    """From the command line: the held-out files are named, and the setting to change."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from workbench.config.store import register_configs
+    from workbench.config.typed import CONF_DIR, to_typed
+    from workbench.stages.tokenizer_report import compare_vocabularies
+
+    (tmp_path / "empty.txt").write_text("\n  \n\t\n", encoding="utf-8")
+    folder = trained("wordpiece", "bert")
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            config_name="tokenizer_report",
+            overrides=[
+                "tokenizer=sample_wordpiece", f"paths.tokenizers={folder.parent}", f"tokenizer_report.tokenizers=[{folder.name}]",
+                f"tokenizer_report.heldout=[{{path: {tmp_path / 'empty.txt'}}}]", f"tokenizer_report.output_dir={tmp_path / 'out'}",
+            ],
+        )
+    GlobalHydra.instance().clear()
+    with pytest.raises(ReportError, match=r"no held-out text: no non-blank line in '.*empty\.txt'; set tokenizer_report\.heldout"):
+        compare_vocabularies(to_typed(cfg))
+    assert not (tmp_path / "out").exists()
