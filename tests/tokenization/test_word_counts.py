@@ -113,3 +113,14 @@ def test_word_counts_round_trip():
     assert dict(zip(compact.words(), compact.occurrences.tolist())) == counts
     assert list(compact.rows())[:2] == [f"{word}\t{count}" for word, count in list(counts.items())[:2]]
     assert WordCounts(Counter()).words() == [] and list(WordCounts(Counter()).rows()) == []
+
+
+@pytest.mark.parametrize("spec", [NormalizationSpec(), NormalizationSpec(unicode_form="NFKC", lowercase=True, strip_accents=True)], ids=str)
+def test_word_counts_for_every_character_of_the_basic_plane(spec):
+    """Every BMP code point (all Unicode whitespace, controls, combining marks and compatibility characters
+    live there) inside a word, at its end and at its start. (The whole code space, one line per character,
+    was checked once by hand: no difference.)"""
+    chars = [chr(code) for code in range(0x10000) if not 0xD800 <= code <= 0xDFFF]
+    for start in range(0, len(chars), 8192):
+        lines = [f"a{char}b x{char} {char}y" for char in chars[start : start + 8192]]
+        assert count_normalized_words(lines, spec) == _counted_from_lines(lines, spec), hex(ord(chars[start]))
