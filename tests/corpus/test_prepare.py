@@ -194,6 +194,13 @@ def test_bad_bytes_empty_documents_and_missing_files(tmp_path, bert_tokenizer):
     assert "nowhere" in message and "\n" not in message
     assert not (tmp_path / "m").exists()  # failed before creating anything
 
+    corrupt = data / "corrupt.txt.gz"
+    corrupt.write_bytes(b"not gzip at all\n")
+    broken = CorpusConfig(name="t", sources=[SourceConfig(path=str(corrupt))])
+    with pytest.raises(SourceError, match=r"corrupt\.txt\.gz' cannot be read \(BadGzipFile: .*\); check that it is a valid \.gz archive"):
+        prepare_corpus(broken, packing, bert_tokenizer, tmp_path / "g", seed=0, progress=False)
+    assert not (tmp_path / "g").exists()  # failed reading, before writing: no empty folder left behind
+
 
 def test_hub_source_fails_fast_offline(tmp_path, bert_tokenizer, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

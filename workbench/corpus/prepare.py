@@ -509,33 +509,40 @@ def prepare_corpus(
                 f" this one is {identity_hash}); delete the folder, choose another one, or pass overwrite"
             )
     check_sources(corpus)  # fail fast, before any work, naming the missing source
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    run = _Preparation(corpus, packing, tokenizer, out_dir, seed, identity_hash)
-    state_path = out_dir / STATE_FILE
-    state: Optional[Dict] = None
-    if state_path.exists() and not overwrite:
-        with open(state_path, "rb") as handle:
-            state = pickle.load(handle)
-        if state.get("identity_hash") != identity_hash:
-            state = None
-    if state is None:
-        _clear(out_dir)
-    else:
-        run.restore(state)
-        claimed = {STATE_FILE, PROGRESS_FILE}
-        for records in run.records.values():
-            for record in records:
-                claimed.update(record["files"].values())
-        _clear(out_dir, keep=claimed)  # anything a killed run left unclaimed
-    run.run(progress)
-    if run.counts["documents_kept"] == 0:
-        dropped, _ = split_counts(run.counts)
-        raise PrepareError(
-            f"corpus {corpus.name!r} produced no documents: {run.counts['documents_read']} read, dropped: {dropped};"
-            " check the sources and the cleaning filters (min_chars, max_chars, min_alpha_fraction)"
-        )
-    manifest = run.manifest(identity)
-    (out_dir / STATE_FILE).unlink(missing_ok=True)
-    (out_dir / PROGRESS_FILE).unlink(missing_ok=True)
-    write_json(manifest_path, manifest)  # last: the folder is now a finished shard set
-    return manifest
+    try:
+        run = _Preparation(corpus, packing, tokenizer, out_dir, seed, identity_hash)
+        state_path = out_dir / STATE_FILE
+        state: Optional[Dict] = None
+        if state_path.exists() and not overwrite:
+            with open(state_path, "rb") as handle:
+                state = pickle.load(handle)
+            if state.get("identity_hash") != identity_hash:
+                state = None
+        if state is None:
+            _clear(out_dir)
+        else:
+            run.restore(state)
+            claimed = {STATE_FILE, PROGRESS_FILE}
+            for records in run.records.values():
+                for record in records:
+                    claimed.update(record["files"].values())
+            _clear(out_dir, keep=claimed)  # anything a killed run left unclaimed
+        run.run(progress)
+        if run.counts["documents_kept"] == 0:
+            dropped, _ = split_counts(run.counts)
+            raise PrepareError(
+                f"corpus {corpus.name!r} produced no documents: {run.counts['documents_read']} read, dropped: {dropped};"
+                " check the sources and the cleaning filters (min_chars, max_chars, min_alpha_fraction)"
+            )
+        manifest = run.manifest(identity)
+        (out_dir / STATE_FILE).unlink(missing_ok=True)
+        (out_dir / PROGRESS_FILE).unlink(missing_ok=True)
+        write_json(manifest_path, manifest)  # last: the folder is now a finished shard set
+        return manifest
+    except BaseException:
+        if created and not any(out_dir.iterdir()):  # failed before writing anything: leave no empty folder
+            out_dir.rmdir()
+        raise
+
