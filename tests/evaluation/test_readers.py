@@ -182,6 +182,16 @@ def test_errors_name_the_file_and_line(tmp_path):
     strict = TaskConfig(name="s", format="tsv", train=str(labels), dev=str(labels), labels=["pos", "negative"])
     with pytest.raises(TaskDataError, match=r"labels.tsv:3: label 'neg' is not one of"):
         load_task(strict)
+    empty_label = tmp_path / "empty_label.csv"
+    empty_label.write_text("text,label\ngood,pos\nbad, \n", encoding="utf-8")  # an empty cell is not a class
+    with pytest.raises(TaskDataError, match=r"empty_label.csv:3: the label \('label', task.label_column\) is empty"):
+        read_split(TaskConfig(name="e", format="csv", train=str(empty_label), dev=str(empty_label)), str(empty_label))
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("text,label\ngood,pos\nbad,neg\n", encoding="utf-8")
+    carved = TaskConfig(name="t", format="csv", train=str(tiny), dev_fraction=0.1, test_fraction=0.1)
+    with pytest.raises(TaskDataError, match=r"tiny.csv holds 2 example\(s\), all carved out for test \(1, task.test_fraction=0.1\)"
+                       r" and dev \(1, task.dev_fraction=0.1\): none is left to train on"):
+        load_task(carved)
 
 
 def test_datasets_folder_with_class_labels_and_integer_tags(tmp_path, shared_data):

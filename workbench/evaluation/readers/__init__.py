@@ -144,7 +144,18 @@ def load_task(task: TaskConfig, base_dir: Optional[Path] = None) -> TaskData:
         )
     train = read_split(task, task.train, base_dir)
     fractions = [task.test_fraction if task.test is None else 0.0, task.dev_fraction if task.dev is None else 0.0]
+    read = len(train)
     train, (carved_test, carved_dev) = carve(train, fractions, task.split_seed)
+    if read and not train:
+        carved = " and ".join(
+            f"{name} ({len(split)}, task.{name}_fraction={fraction})"
+            for name, split, fraction in (("test", carved_test, fractions[0]), ("dev", carved_dev, fractions[1]))
+            if split
+        )
+        raise TaskDataError(
+            f"task {task.name}: {task.train} holds {read} example(s), all carved out for {carved}: none is left to"
+            " train on; add examples, or give the dev and test files (task.dev, task.test)"
+        )
     dev = read_split(task, task.dev, base_dir) if task.dev is not None else carved_dev
     tests: Dict[str, List[Example]] = {}
     if task.test is not None:

@@ -56,4 +56,10 @@ def text_example(task: TaskConfig, text: object, pair: object, label: object, wh
             raise TaskDataError(f"{where}: the value of {getattr(task, key)!r} (task.{key}) is {value!r}, not a text")
     if task.kind == "multilabel_classification":
         return MultiLabelExample(text, pair, label_list(label, task.label_delimiter, where), where)  # type: ignore[arg-type]
-    return TextExample(text, pair, None if label is None else label_text(label), where)  # type: ignore[arg-type]
+    name = None if label is None else label_text(label)
+    if name == "":
+        raise TaskDataError(
+            f"{where}: the label ({task.label_column!r}, task.label_column) is empty; fill it in or drop the example"
+            " (a test file without gold labels leaves the column out of every row)"
+        )
+    return TextExample(text, pair, name, where)  # type: ignore[arg-type]
