@@ -86,7 +86,7 @@ def test_clear_errors(tmp_path, shared_data, tiny_model_dir):
         finetune_task(task, FinetuneConfig(model=str(tmp_path)), ONE_THREAD, 0, tmp_path)
     qa = TaskConfig(name="q", kind="extractive_qa", metric="squad", format="squad_json", max_seq_len=512, doc_stride=200,
                     train=str(shared_data / "piaf_fr/piaf-v1.0.json"), dev_fraction=0.1, max_train_examples=4)
-    with pytest.raises(FinetuneError, match="accepts 128 positions: .*doc_stride=200 must be < task.max_seq_len=128"):
+    with pytest.raises(FinetuneError, match=r"accepts 128 positions \(task.max_seq_len=\d+ is capped to it\): .*doc_stride=200 must be < task.max_seq_len=128; lower it, e.g. task.doc_stride=32"):
         finetune_task(qa, FinetuneConfig(model=str(tiny_model_dir)), ONE_THREAD, 0, tmp_path)
 
 

@@ -283,7 +283,10 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
         try:
             task = dataclasses.replace(task, max_seq_len=loaded.max_positions)
         except ConfigError as error:
-            raise FinetuneError(f"{finetune.model} accepts {loaded.max_positions} positions: {error}") from None
+            raise FinetuneError(
+                f"{finetune.model} accepts {loaded.max_positions} positions (task.max_seq_len={task.max_seq_len} is"
+                f" capped to it): {error}; lower it, e.g. task.doc_stride={loaded.max_positions // 4}"
+            ) from None
         hp = resolve_hyperparameters(task, finetune)  # the effective length is part of the job's identity
     name = finetune.model_name or loaded.name
     key = JobKey(name, loaded.checkpoint_hash, task.name, seed, _job_identity(task, hp, base_dir))

@@ -152,9 +152,10 @@ def load_task(task: TaskConfig, base_dir: Optional[Path] = None) -> TaskData:
             for name, split, fraction in (("test", carved_test, fractions[0]), ("dev", carved_dev, fractions[1]))
             if split
         )
+        whole = " (QA examples are held out by whole article: give more articles)" if task.kind == "extractive_qa" else ""
         raise TaskDataError(
             f"task {task.name}: {task.train} holds {read} example(s), all carved out for {carved}: none is left to"
-            " train on; add examples, or give the dev and test files (task.dev, task.test)"
+            f" train on{whole}; add examples, or give the dev and test files (task.dev, task.test)"
         )
     dev = read_split(task, task.dev, base_dir) if task.dev is not None else carved_dev
     tests: Dict[str, List[Example]] = {}
