@@ -8,8 +8,9 @@ reproduces SentencePiece's segmentation.
 BPE trains on the sample's word counts (SentencePiece's ``tsv`` input,
 ``word<TAB>count``), unigram on its lines. SentencePiece's BPE trainer itself
 splits every sentence on whitespace and trains on the resulting word counts
-(sorted by count, then word), so the model is the same, byte for byte in its
-pieces and scores (tested on real text); counting the words in Python
+(sorted by count, then word), so it learns the same pieces with the same
+scores in the same order (tested on real text; only the recorded trainer
+options differ: ``input_format``); counting the words in Python
 (``count_normalized_words``: each distinct word normalized once) costs less
 than SentencePiece reading and splitting the lines, and the counts are the
 ones dict.txt needs. Ids follow the family layout: the
