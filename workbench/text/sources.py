@@ -92,10 +92,17 @@ def _check_utf8(start: bytes, path: Path) -> None:
             )
 
 
+@contextmanager
+def _open_source_file(path: Path) -> Iterator[IO[bytes]]:
+    """``path`` opened for reading bytes, refused if UTF-16/UTF-32; read errors become one ``SourceError``."""
+    with _reading(path), open_binary(path) as handle:
+        _check_utf8(handle.peek(4)[:4], path)  # every opener (file, gzip, bz2, lzma) is buffered
+        yield handle
+
+
 def iter_file_lines(path: Path, stats: Optional[Counter] = None) -> Iterator[str]:
     """Lines of a (possibly compressed) text file without their newline; bad bytes replaced and counted."""
-    with _reading(path), open_binary(path) as handle:
-        _check_utf8(handle.peek(4)[:4] if hasattr(handle, "peek") else b"", path)
+    with _open_source_file(path) as handle:
         for raw in handle:
             try:
                 line = raw.decode("utf-8")
@@ -140,16 +147,12 @@ def iter_file_line_blocks(path: Path) -> Iterator[Tuple[List[str], Optional[List
     Same lines as ``workbench.text.sources.iter_file_lines`` (split on b"\\n", trailing "\\r" removed, bytes
     that are not UTF-8 replaced), without a Python generator step per line.
     """
-    with _reading(path), open_binary(path) as handle:
+    with _open_source_file(path) as handle:
         rest = b""
-        first = True
         while True:
             data = handle.read(BLOCK_BYTES)
             if not data:
                 break
-            if first:
-                _check_utf8(data, path)
-                first = False
             data = rest + data
             cut = data.rfind(b"\n")
             if cut < 0:
@@ -164,6 +167,17 @@ def iter_file_line_blocks(path: Path) -> Iterator[Tuple[List[str], Optional[List
 _JSON_KINDS = {int: "a number", float: "a number", bool: "a boolean", list: "an array", dict: "an object"}
 
 
+def _record_text(value: object, field: str, where: str) -> Optional[str]:
+    """The text of a jsonl record's or dataset row's field; None for a null (an empty record)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise SourceError(
+        f"{where}: field {field!r} holds {_JSON_KINDS.get(type(value), 'a non-string value')}"
+        f" ({json.dumps(value, default=str)[:60]}), not a string; fix the record or set the source's text_field"
+        " to the field holding the text"
+    )
+
+
 def _iter_jsonl(path: Path, field: str, stats: Optional[Counter]) -> Iterator[str]:
     for number, line in enumerate(iter_file_lines(path, stats), start=1):
         if not line.strip():
@@ -174,16 +188,9 @@ def _iter_jsonl(path: Path, field: str, stats: Optional[Counter]) -> Iterator[st
             raise SourceError(f"{path}:{number}: not valid JSON ({error.msg})") from None
         if not isinstance(record, dict) or field not in record:
             raise SourceError(f"{path}:{number}: no field {field!r}; set the source's text_field")
-        value = record[field]
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise SourceError(
-                f"{path}:{number}: field {field!r} holds {_JSON_KINDS.get(type(value), 'a non-string value')}"
-                f" ({json.dumps(value)[:60]}), not a string; fix the record or set the source's text_field to the"
-                " field holding the text"
-            )
-        yield value
+        value = _record_text(record[field], field, f"{path}:{number}")
+        if value is not None:
+            yield value
 
 
 def _hub_offline() -> bool:
@@ -219,14 +226,7 @@ def _iter_datasets(source: SourceConfig) -> Iterator[str]:
     for record in data:
         if source.text_field not in record:
             raise SourceError(f"dataset {source.path!r} has no field {source.text_field!r}; set the source's text_field")
-        value = record[source.text_field]
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise SourceError(
-                f"dataset {source.path!r}: field {source.text_field!r} holds a {type(value).__name__}, not text;"
-                " set the source's text_field to the field holding the text"
-            )
+        value = _record_text(record[source.text_field], source.text_field, f"dataset {source.path!r}")
         if value:
             yield value
 

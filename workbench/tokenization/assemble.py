@@ -159,12 +159,11 @@ def finish_pipeline(backend: HFTokenizer, family: Family, vocab_size: int, algor
             raise TokenizerTrainingError(
                 f"internal error: {algorithm} put special token {token!r} at id {vocab.get(token)}, expected {index}"
             )
-    if size > vocab_size:
-        fewer = "" if algorithm == "byte_bpe" else " (or lower tokenizer.character_coverage to keep fewer characters)"
+    if size > vocab_size:  # (byte_bpe's 256 bytes are refused before training, by check_reachable)
         raise VocabularySizeError(
-            f"tokenizer.vocab_size={vocab_size} is too small for {algorithm}: the special tokens and the"
-            f" {'256 bytes' if algorithm == 'byte_bpe' else 'characters of the sample'} already take {size} ids;"
-            f" raise tokenizer.vocab_size to at least {size}{fewer}"
+            f"tokenizer.vocab_size={vocab_size} is too small for {algorithm}: the special tokens and the characters"
+            f" of the sample already take {size} ids; raise tokenizer.vocab_size to at least {size} (or lower"
+            " tokenizer.character_coverage to keep fewer characters)"
         )
     if size != vocab_size:
         raise VocabularySizeError(

@@ -74,7 +74,8 @@ def train_tokenizer(
     except SamplingError as error:
         raise EmptyCorpusError(f"cannot train tokenizer {config.name!r}: {error}") from None
     sampled = time.perf_counter()
-    if not any(normalize_text(line, normalization_spec(config)) for line in sample.lines):  # stops at the first text
+    spec = normalization_spec(config)
+    if not any(normalize_text(line, spec) for line in sample.lines):  # stops at the first line with text
         raise EmptyCorpusError(
             f"cannot train tokenizer {config.name!r}: the {len(sample.lines)} sampled lines of"
             f" {', '.join(repr(source.path) for source in sources)} hold only characters the normalizer removes"
