@@ -34,9 +34,9 @@ class TokenizerConfig:
     min_frequency: int = 2  # wordpiece / moses_bpe / byte_bpe: minimum count of a pair to be merged
     character_coverage: float = 0.9999  # share of character occurrences the alphabet covers (sentencepiece; wordpiece)
     model_max_length: int = 512  # written to tokenizer_config.json for transformers (truncation length)
-    # dict.txt (roberta family): count each piece in the training sample (one extra encoding pass, about the
-    # cost of SentencePiece BPE training itself); false writes the constant 100 of fairseq's own SentencePiece
-    # recipe (`cut -f1 spm.vocab | sed "s/$/ 100/"`): fairseq reads only the order of the lines.
+    # dict.txt (roberta family): count each piece in the training sample (BPE: each distinct word encoded once;
+    # unigram: every line encoded, about 7% of its training time); false writes the constant 100 of fairseq's
+    # own SentencePiece recipe (`cut -f1 spm.vocab | sed "s/$/ 100/"`): fairseq reads only the order of the lines.
     fairseq_dict_counts: bool = True
     num_threads: int = 1  # training threads (sentencepiece); 1 keeps unigram training bit-for-bit reproducible
     seed: int = 0
