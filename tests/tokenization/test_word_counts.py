@@ -109,10 +109,11 @@ def test_word_counts_round_trip():
     from workbench.tokenization.train_sentencepiece import WordCounts
 
     counts = count_normalized_words(HARD_LINES, NormalizationSpec())
-    compact = WordCounts(counts)
-    assert dict(zip(compact.words(), compact.occurrences.tolist())) == counts
-    assert list(compact.rows())[:2] == [f"{word}\t{count}" for word, count in list(counts.items())[:2]]
-    assert WordCounts(Counter()).words() == [] and list(WordCounts(Counter()).rows()) == []
+    for compact in (WordCounts(counts), WordCounts(counts, chunk_words=3)):
+        pairs = [(word, count) for words, occurrences in compact.chunks() for word, count in zip(words, occurrences.tolist())]
+        assert dict(pairs) == counts and len(pairs) == len(counts)
+        assert list(compact.rows())[:4] == [f"{word}\t{count}" for word, count in list(counts.items())[:4]]
+    assert list(WordCounts(Counter()).chunks()) == [] and list(WordCounts(Counter()).rows()) == []
 
 
 @pytest.mark.parametrize("spec", [NormalizationSpec(), NormalizationSpec(unicode_form="NFKC", lowercase=True, strip_accents=True)], ids=str)

@@ -110,10 +110,16 @@ def train_sentencepiece_model(config: TokenizerConfig, normalized_lines, family:
     return writer.getvalue()
 
 
+def _special(processor: spm.SentencePieceProcessor) -> List[bool]:
+    """Whether each SentencePiece id, in order, is a control or the unknown piece (not a learned one)."""
+    ids = list(range(processor.get_piece_size()))
+    return [control or unknown for control, unknown in zip(processor.is_control(ids), processor.is_unknown(ids))]
+
+
 def _pieces(processor: spm.SentencePieceProcessor) -> List[Tuple[str, float]]:
     """(piece, score) of every learned piece, in id order (control and unknown pieces left out)."""
     ids = list(range(processor.get_piece_size()))
-    learned = [not (control or unknown) for control, unknown in zip(processor.is_control(ids), processor.is_unknown(ids))]
+    learned = [not special for special in _special(processor)]
     return list(itertools.compress(zip(processor.id_to_piece(ids), processor.get_score(ids)), learned))
 
 
@@ -137,15 +143,11 @@ def bpe_merges(vocab: Dict[str, int], scored_pieces: List[Tuple[str, float]]) ->
     return list(itertools.chain.from_iterable(per_piece))
 
 
-COUNT_CHUNK_WORDS = 50_000  # distinct words encoded per call when counting by word (bounds the id lists held)
-
-
 def _to_ours(processor: spm.SentencePieceProcessor, vocab: Dict[str, int], unk_id: int) -> np.ndarray:
     """SentencePiece id -> final id (its control and unknown pieces -> ``unk_id``)."""
-    ids = list(range(processor.get_piece_size()))
-    special = [control or unknown for control, unknown in zip(processor.is_control(ids), processor.is_unknown(ids))]
+    pieces = processor.id_to_piece(list(range(processor.get_piece_size())))
     return np.array(
-        [unk_id if is_special else vocab[piece] for piece, is_special in zip(processor.id_to_piece(ids), special)], dtype=np.int64
+        [unk_id if is_special else vocab[piece] for piece, is_special in zip(pieces, _special(processor))], dtype=np.int64
     )
 
 
@@ -164,12 +166,11 @@ def word_piece_counts(
     """
     to_ours = _to_ours(processor, vocab, unk_id)
     counts = np.zeros(len(vocab), dtype=np.int64)
-    distinct, occurrences = words.words(), words.occurrences
-    for start in range(0, len(distinct), COUNT_CHUNK_WORDS):
-        encoded = processor.encode(distinct[start : start + COUNT_CHUNK_WORDS], num_threads=threads)
+    for distinct, occurrences in words.chunks():
+        encoded = processor.encode(distinct, num_threads=threads)
         pieces_per_word = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         flat = np.fromiter(itertools.chain.from_iterable(encoded), dtype=np.int64, count=int(pieces_per_word.sum()))
-        weights = np.repeat(occurrences[start : start + COUNT_CHUNK_WORDS], pieces_per_word)
+        weights = np.repeat(occurrences, pieces_per_word)
         counts += np.bincount(to_ours[flat], weights=weights, minlength=len(vocab)).astype(np.int64)  # exact below 2**53
     return counts
 
@@ -210,16 +211,18 @@ class WordCounts:
         self._chunks = ["\n".join(distinct[start : start + chunk_words]) for start in range(0, len(distinct), chunk_words)]
         self.occurrences = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
 
-    def words(self) -> List[str]:
-        return [word for chunk in self._chunks for word in chunk.split("\n")]
-
-    def rows(self) -> Iterator[str]:
-        """SentencePiece's tsv input, ``word<TAB>count`` (no word holds a tab either), made a chunk at a time."""
+    def chunks(self) -> Iterator[Tuple[List[str], np.ndarray]]:
+        """(distinct words, their occurrences), ``chunk_words`` words at a time."""
         start = 0
         for chunk in self._chunks:
             words = chunk.split("\n")
-            yield from map("{}\t{}".format, words, self.occurrences[start : start + len(words)].tolist())
+            yield words, self.occurrences[start : start + len(words)]
             start += len(words)
+
+    def rows(self) -> Iterator[str]:
+        """SentencePiece's tsv input, ``word<TAB>count`` (no word holds a tab either), made a chunk at a time."""
+        for words, occurrences in self.chunks():
+            yield from map("{}\t{}".format, words, occurrences.tolist())
 
 
 def train_sentencepiece(config: TokenizerConfig, lines: List[str], family: Family) -> TrainedVocabulary:
