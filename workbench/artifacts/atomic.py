@@ -2,7 +2,11 @@
 
 Everything is written under a temporary name in the same directory and then
 renamed, so a crash never leaves a half-written file or folder that a later
-run could mistake for a finished one.
+run could mistake for a finished one. The temporary names are created private
+(``mkstemp``: 0600, ``mkdtemp``: 0700); a file, and a folder with everything in it,
+gets the permissions of an ordinary ``open``/``mkdir`` under the process umask before
+it is renamed, so colleagues of the same group read what a shared umask (022, 002)
+lets them read.
 """
 
 from __future__ import annotations
@@ -14,6 +18,40 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+
+def current_umask() -> int:
+    """The process umask (read from /proc where Linux has it: setting it to read it back is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _as_if_created(path: str | Path, directory: bool) -> None:
+    """Give a ``mkstemp``/``mkdtemp`` name the mode ``open``/``mkdir`` would have given it (0666/0777 less the umask)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
+def _tree_as_if_created(root: Path) -> None:
+    """The umask's modes on a finished temporary folder and everything in it: libraries write some files
+    private whatever the umask (safetensors' ``save_file`` gives 0600). Executable files stay executable."""
+    mask = current_umask()
+    os.chmod(root, 0o777 & ~mask)
+    for folder, subfolders, files in os.walk(root):
+        for name in subfolders:
+            os.chmod(os.path.join(folder, name), 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                executable = os.stat(path).st_mode & 0o111
+                os.chmod(path, (0o777 if executable else 0o666) & ~mask)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -37,6 +75,7 @@ def atomic_file(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        _as_if_created(tmp, directory=False)
         kwargs = {} if "b" in mode else {"encoding": encoding}
         with open(tmp, mode, **kwargs) as handle:
             yield handle
@@ -72,6 +111,7 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        _tree_as_if_created(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
