@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Optional
 
+from workbench.config.choices import check_path_name
 from workbench.corpus.config import CorpusConfig, PackingConfig
 from workbench.evaluation.config import FinetuneConfig, ReportConfig, TaskConfig
 from workbench.inference.config import EmbedConfig, FillMaskConfig
@@ -48,3 +49,6 @@ class WorkbenchConfig:
     tokenizer_report: TokenizerReportConfig = field(default_factory=TokenizerReportConfig)
     fill_mask: FillMaskConfig = field(default_factory=FillMaskConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
+
+    def __post_init__(self) -> None:
+        check_path_name("run_name", self.run_name)

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 from omegaconf import MISSING
 
-from workbench.config.choices import ConfigError, check_choice, check_fraction, check_positive
+from workbench.config.choices import ConfigError, check_choice, check_fraction, check_path_name, check_positive
 
 SOURCE_KINDS = ("text", "jsonl", "datasets")
 DOCUMENT_BOUNDARIES = ("blank_line", "line", "file")
@@ -48,6 +48,7 @@ class CorpusConfig:
     max_documents: Optional[int] = None  # stop after this many source documents (quick runs); None = all
 
     def __post_init__(self) -> None:
+        check_path_name("corpus.name", self.name)
         check_choice("corpus.document_boundary", self.document_boundary, DOCUMENT_BOUNDARIES)
         check_fraction("corpus.validation_fraction", self.validation_fraction)
         check_choice("corpus.normalization", self.normalization, NORMALIZATIONS)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import MISSING
 
-from workbench.config.choices import ConfigError, check_choice, check_fraction, check_positive
+from workbench.config.choices import ConfigError, check_choice, check_fraction, check_path_name, check_positive
 
 ALGORITHMS = ("wordpiece", "sentencepiece_unigram", "sentencepiece_bpe", "moses_bpe", "byte_bpe")
 SPECIAL_TOKEN_FAMILIES = ("bert", "roberta", "flaubert")
@@ -42,6 +42,7 @@ class TokenizerConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_path_name("tokenizer.name", self.name)
         check_choice("tokenizer.algorithm", self.algorithm, ALGORITHMS)
         check_choice("tokenizer.special_tokens", self.special_tokens, SPECIAL_TOKEN_FAMILIES)
         check_choice("tokenizer.unicode_normalization", self.unicode_normalization, NORMALIZATIONS)
