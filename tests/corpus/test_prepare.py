@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 from workbench.corpus.cleaning import clean_line, document_hash, is_validation
 from workbench.corpus.config import CorpusConfig, PackingConfig, SourceConfig
 from workbench.corpus.prepare import STATE_FILE, PrepareError, prepare_corpus
+from workbench.corpus.resume_state import read_state
 from workbench.artifacts.hashing import sha256_file
 from workbench.corpus.shards import ShardSet
 from workbench.text.sources import SourceError
@@ -136,7 +136,7 @@ def test_killed_run_resumes_to_identical_shards(tmp_path, small_text, bert_token
         state = out / STATE_FILE
         if state.exists():
             try:
-                parts_done = pickle.loads(state.read_bytes())["part"]
+                parts_done = read_state(state)["part"]
             except Exception:  # being replaced at this instant
                 pass
             if parts_done >= 3:
@@ -148,7 +148,7 @@ def test_killed_run_resumes_to_identical_shards(tmp_path, small_text, bert_token
     assert 3 <= parts_done < n_parts
     assert not (out / "manifest.json").exists()
     # what the state claims is complete really is: every claimed file exists with its recorded hash
-    state = pickle.loads((out / STATE_FILE).read_bytes())
+    state = read_state(out / STATE_FILE)
     for records in state["records"].values():
         for record in records:
             assert sha256_file(out / record["files"]["tokens"]) == record["sha256"]

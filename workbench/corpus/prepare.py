@@ -12,10 +12,12 @@ Determinism: every per-document result depends on the document alone and the
 main process consumes them in input order, so the shards are byte-identical
 whatever ``num_workers``. Resume: a part (one shard per split) is closed after
 the document that fills a train or valid shard; its files are renamed into
-place, then ``progress.state.pkl`` (input position, packer states, counters,
-dedup table) is replaced atomically: that file is the only claim that the part
-is complete. A rerun deletes anything not claimed and continues from the
-recorded input position; the result is byte-identical to an uninterrupted run.
+place, then ``progress.state.npz`` (input position, packer states, counters,
+dedup table; plain arrays and JSON, see ``resume_state.py``: a shard folder from
+someone else can never run code) is replaced atomically: that file is the only
+claim that the part is complete. A rerun checks it, deletes anything not claimed
+and continues from the recorded input position; the result is byte-identical to
+an uninterrupted run.
 Memory: a bounded number of chunks in flight, shards streamed to disk; what
 grows with the corpus is the dedup table (8 bytes per kept document, see
 ``dedup.py``); the word cache of the encoder has a fixed cap.
@@ -26,10 +28,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import multiprocessing
 from multiprocessing.pool import AsyncResult
 import os
-import pickle
 from collections import Counter, deque
 from dataclasses import asdict
 from pathlib import Path
@@ -37,7 +39,7 @@ from typing import Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from workbench.artifacts.atomic import atomic_file, write_json
+from workbench.artifacts.atomic import write_json
 from workbench.artifacts.provenance import config_hash, provenance
 from workbench.corpus.cleaning import (
     DUPLICATE_DOCUMENT,
@@ -51,6 +53,7 @@ from workbench.corpus.dedup import HashTable64
 from workbench.corpus.mixing import smoothed_probabilities
 from workbench.corpus.packing import SENTENCE_MODES, PackedBatch, Packer, SpecialLayout, make_packer
 from workbench.corpus.reading import check_sources, corpus_languages, iter_raw_chunks
+from workbench.corpus.resume_state import StateFileError, read_state, write_state
 from workbench.corpus.shards import MANIFEST, SPLITS, ShardWriter, token_dtype
 from workbench.corpus.tokenize_docs import (
     ChunkResult,
@@ -64,8 +67,12 @@ from workbench.corpus.word_cache import UnitEncoder, word_decomposable
 from workbench.text.sources import resolve_files
 from workbench.tokenization.tokenizer import Tokenizer
 
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1
-STATE_FILE = "progress.state.pkl"  # the commit record of finished parts
+STATE_FILE = "progress.state.npz"  # the commit record of finished parts (data only: resume_state.py)
+STATE_FORMAT = 2  # 1 was progress.state.pkl, a pickle
+LEGACY_STATE_FILE = "progress.state.pkl"  # never read (unpickling runs code); its folder is prepared again
 PROGRESS_FILE = "progress.json"  # human-readable mirror of the state
 CHUNK_CHARS = 1 << 18  # characters of raw text per unit of work sent to a worker (bounds transient memory)
 HELPER_BACKLOG = 3  # chunks queued per helper process before this process tokenizes one itself
@@ -117,7 +124,7 @@ def _single_threaded_tokenizers() -> Iterator[None]:
 
 
 def _is_our_file(name: str) -> bool:
-    if name in (MANIFEST, STATE_FILE, PROGRESS_FILE):
+    if name in (MANIFEST, STATE_FILE, LEGACY_STATE_FILE, PROGRESS_FILE):
         return True
     if name.startswith(".") and name.endswith(".tmp"):
         return True
@@ -183,26 +190,102 @@ class _Preparation:
 
     # -- state ---------------------------------------------------------------------------------------------
     def _state(self) -> Dict:
+        """JSON values and arrays only (integer-keyed counters as [key, count] pairs)."""
         return {
+            "format": STATE_FORMAT,
             "identity_hash": self.identity_hash,
             "part": self.part,
             "docs_consumed": self.docs_consumed,
             "counts": dict(self.counts),
             "split_counts": {k: dict(v) for k, v in self.split_counts.items()},
-            "source_tokens": dict(self.source_tokens),
-            "lang_sequences": {k: dict(v) for k, v in self.lang_sequences.items()},
+            "source_tokens": sorted([int(k), int(v)] for k, v in self.source_tokens.items()),
+            "lang_sequences": {k: sorted([int(lang), int(n)] for lang, n in v.items()) for k, v in self.lang_sequences.items()},
             "seen": self.seen.to_array(),
             "packers": {f"{split}:{lang}": packer.state() for (split, lang), packer in self.packers.items()},
             "records": self.records,
         }
+
+    def check_state(self, state: Dict, path: Path) -> None:
+        """Refuse a state of this configuration that is not what ``_state`` writes, before any of it is used."""
+
+        def fail(key: str, what: str) -> None:
+            raise PrepareError(
+                f"{path}: {key} {what}, so the finished parts it claims cannot be trusted; delete {path.parent}"
+                " (or choose another paths.shards) to prepare this shard set from the start"
+            )
+
+        def counter(key: str, value: object) -> None:
+            if not isinstance(value, dict) or not all(isinstance(v, int) and v >= 0 for v in value.values()):
+                fail(key, "is not a table of counts")
+
+        def pairs(key: str, value: object, bound: int) -> None:
+            ok = isinstance(value, list) and all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(x, int) for x in p) and 0 <= p[0] < bound and p[1] >= 0
+                for p in value
+            )
+            if not ok:
+                fail(key, f"is not a list of [index < {bound}, count] pairs")
+
+        def int_array(key: str, value: object, dtype: type) -> None:
+            if not isinstance(value, np.ndarray) or value.dtype != dtype:
+                fail(key, f"is not an array of {np.dtype(dtype).name}")
+
+        if state.get("format") != STATE_FORMAT:
+            fail("format", f"is {state.get('format')!r}, this workbench writes {STATE_FORMAT}")
+        for key in ("part", "docs_consumed"):
+            if not isinstance(state.get(key), int) or state[key] < 0:
+                fail(key, "is not a count")
+        counter("counts", state.get("counts"))
+        for name, table in ("split_counts", state.get("split_counts")), ("lang_sequences", state.get("lang_sequences")):
+            if not isinstance(table, dict) or set(table) != set(SPLITS):
+                fail(name, f"does not have the splits {list(SPLITS)}")
+        for split in SPLITS:
+            counter(f"split_counts.{split}", state["split_counts"][split])
+            pairs(f"lang_sequences.{split}", state["lang_sequences"][split], len(self.languages))
+        pairs("source_tokens", state.get("source_tokens"), len(self.corpus.sources))
+        int_array("seen", state.get("seen"), np.uint64)
+        packers = state.get("packers")
+        expected = {f"{split}:{lang}" for split, lang in self.packers}
+        if not isinstance(packers, dict) or set(packers) != expected:
+            fail("packers", f"does not have the packers {sorted(expected)}")
+        for key, packer in packers.items():
+            if not isinstance(packer, dict):
+                fail(f"packers.{key}", "is not a packer state")
+            counter(f"packers.{key}.stats", packer.get("stats"))
+            if "pending" in packer:
+                int_array(f"packers.{key}.pending", packer["pending"], np.int64)
+            for d, document in enumerate(packer.get("pool", [])):
+                if not isinstance(document, list):
+                    fail(f"packers.{key}.pool[{d}]", "is not a list of sentences")
+                for s, sentence in enumerate(document):
+                    int_array(f"packers.{key}.pool[{d}][{s}]", sentence, np.int64)
+        records = state.get("records")
+        if not isinstance(records, dict) or set(records) != set(SPLITS):
+            fail("records", f"does not have the splits {list(SPLITS)}")
+        for split in SPLITS:
+            if not isinstance(records[split], list):
+                fail(f"records.{split}", "is not a list of shards")
+            for i, record in enumerate(records[split]):
+                key = f"records.{split}[{i}]"
+                if not isinstance(record, dict) or record.get("split") != split or not isinstance(record.get("sha256"), str):
+                    fail(key, "is not a shard record")
+                for field in ("shard", "sequences", "tokens"):
+                    if not isinstance(record.get(field), int) or record[field] < 0:
+                        fail(f"{key}.{field}", "is not a count")
+                files = record.get("files")
+                if not isinstance(files, dict) or "tokens" not in files:
+                    fail(f"{key}.files", "does not list the shard's files")
+                for name in files.values():  # file names inside this folder, of the kinds prepare writes
+                    if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith(".") or not _is_our_file(name):
+                        fail(f"{key}.files", f"names {name!r}, not a shard file of this folder")
 
     def restore(self, state: Dict) -> None:
         self.part = state["part"]
         self.docs_consumed = state["docs_consumed"]
         self.counts = Counter(state["counts"])
         self.split_counts = {k: Counter(v) for k, v in state["split_counts"].items()}
-        self.source_tokens = Counter(state["source_tokens"])
-        self.lang_sequences = {k: Counter(v) for k, v in state["lang_sequences"].items()}
+        self.source_tokens = Counter({source: tokens for source, tokens in state["source_tokens"]})
+        self.lang_sequences = {k: Counter({lang: n for lang, n in v}) for k, v in state["lang_sequences"].items()}
         self.seen = HashTable64.from_array(state["seen"])
         for key, packer_state in state["packers"].items():
             split, lang = key.split(":")
@@ -211,8 +294,7 @@ class _Preparation:
 
     def _commit(self) -> None:
         """The single atomic claim that parts [0, self.part) are complete."""
-        with atomic_file(self.out_dir / STATE_FILE, "wb") as handle:
-            pickle.dump(self._state(), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        write_state(self.out_dir / STATE_FILE, self._state())
         write_json(
             self.out_dir / PROGRESS_FILE,
             {"config_hash": self.identity_hash, "parts_done": self.part, "documents_consumed": self.docs_consumed, "shards": self.records},
@@ -515,11 +597,23 @@ def prepare_corpus(
         run = _Preparation(corpus, packing, tokenizer, out_dir, seed, identity_hash)
         state_path = out_dir / STATE_FILE
         state: Optional[Dict] = None
+        if (out_dir / LEGACY_STATE_FILE).exists():
+            log.warning(
+                "%s: ignoring %s (an older workbench's pickled resume state is never loaded: unpickling can run code);"
+                " the shard set is prepared from the start", out_dir, LEGACY_STATE_FILE,
+            )
         if state_path.exists() and not overwrite:
-            with open(state_path, "rb") as handle:
-                state = pickle.load(handle)
+            try:
+                state = read_state(state_path)
+            except StateFileError as error:
+                raise PrepareError(
+                    f"{error}; delete {out_dir} (or choose another paths.shards) to prepare this shard set from the start"
+                ) from None
             if state.get("identity_hash") != identity_hash:
+                log.info("%s: the resume state is of another configuration: the shard set is prepared from the start", out_dir)
                 state = None
+            else:
+                run.check_state(state, state_path)
         if state is None:
             _clear(out_dir)
         else:
