@@ -1,5 +1,8 @@
 """Training checkpoints: atomic, verified, last K kept; the previous one is used when the latest is damaged.
 
+When checkpoints exist and none loads, resuming stops with each one and why (``trainer.restart=true`` starts
+over instead, deleting them): a run never silently starts again from step 0 over its own checkpoints.
+
 ``checkpoints/step-00000123/`` holds ``model.safetensors`` (weights), ``state.pt`` (optimizer,
 scheduler, loss scaler, RNG states, data position; loaded with ``weights_only=True``) and
 ``meta.json`` written last with the SHA-256 of both files.
@@ -104,11 +107,33 @@ def load_checkpoint(path: Path) -> Checkpoint:
     return Checkpoint(path, int(meta["step"]), model_state, state)
 
 
-def load_latest(directory: Path) -> Optional[Checkpoint]:
-    """The newest checkpoint that verifies; damaged newer ones are reported and skipped."""
+def load_latest(directory: Path, restart: bool = False) -> Optional[Checkpoint]:
+    """The newest checkpoint that verifies; damaged newer ones are reported and skipped. None when there is none.
+
+    When there are checkpoints and none verifies: a ``CheckpointError`` listing each and why, unless ``restart``
+    (then None, with a warning: the caller starts over, see ``discard_checkpoints``)."""
+    failures: List[CheckpointError] = []
     for path in reversed(list_checkpoints(directory)):
         try:
             return load_checkpoint(path)
         except CheckpointError as error:
+            failures.append(error)
             log.warning("skipping damaged checkpoint: %s; using the previous one", error)
-    return None
+    if not failures:
+        return None
+    listing = "\n".join(f"  - {error}" for error in failures)
+    if restart:
+        log.warning("no checkpoint of %s loads (trainer.restart=true: starting over from step 0):\n%s", directory, listing)
+        return None
+    raise CheckpointError(
+        f"none of the {len(failures)} checkpoints in {directory} loads, so the run cannot resume:\n{listing}\n"
+        "Restore them from a copy, or rerun with trainer.restart=true to start over from step 0"
+        " (deletes these checkpoints), or choose another run_name"
+    )
+
+
+def discard_checkpoints(directory: Path) -> None:
+    """Delete every checkpoint folder (starting a run over: damaged ones of a higher step would otherwise be taken
+    for the newest, and keep_last would delete the new ones)."""
+    for path in list_checkpoints(directory):
+        shutil.rmtree(path)

@@ -61,6 +61,9 @@ class TrainerConfig:
     # At the end of training, also write runs/<run>/transformers/ (the family's transformers masked-LM class and the
     # tokenizer files; skipped with a logged reason when transformers is not installed). false: model/ only.
     export_transformers: bool = True
+    # When the run folder has checkpoints and none of them loads (all damaged), the run stops listing each and why;
+    # true starts over from step 0 instead, deleting them. A loadable checkpoint is resumed either way.
+    restart: bool = False
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)

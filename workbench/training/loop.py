@@ -158,7 +158,9 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
     model = PretrainingModel(encoder_config, nsp=trainer.objective.nsp).to(runtime.device)
     strategy = strategy_for(hardware, runtime, encoder_config.layerdrop)
     checkpoints_dir = run_dir / "checkpoints"
-    resumed = ckpt.load_latest(checkpoints_dir)
+    resumed = ckpt.load_latest(checkpoints_dir, restart=trainer.restart)
+    if resumed is None and trainer.restart and runtime.is_main:
+        ckpt.discard_checkpoints(checkpoints_dir)  # only damaged ones exist: a loadable checkpoint is always resumed
     if resumed is not None:
         model.load_state_dict(resumed.model_state)  # full weights, before DDP/FSDP take the model over
     train_model = strategy.wrap(model)  # FSDP shards `model` itself; DDP wraps it
