@@ -29,6 +29,7 @@ import numpy as np
 
 from workbench.artifacts.atomic import atomic_file, write_json
 from workbench.artifacts.provenance import provenance
+from workbench.corpus.identity import tokenizer_mismatch
 from workbench.corpus.shards import ShardSet
 from workbench.tokenization.tokenizer import Tokenizer
 
@@ -84,11 +85,9 @@ def export_fairseq(shards: ShardSet, tokenizer: Tokenizer, out_dir: str | Path) 
             "fairseq's masked_lm task has no next-sentence objective; export a single-segment shard set"
             " (packing.mode full_sentences, doc_sentences, line_by_line or stream)"
         )
-    from workbench.corpus.prepare import tokenizer_identity
-
-    expected = shards.manifest["tokenizer"]["sha256"]
-    if tokenizer_identity(tokenizer)["sha256"] != expected:
-        raise FairseqExportError(f"the tokenizer is not the one {shards.folder} was prepared with (sha256 {expected[:12]}...)")
+    problem = tokenizer_mismatch(shards, tokenizer)
+    if problem is not None:
+        raise FairseqExportError(f"{problem}; export with the tokenizer folder the shards were prepared with")
     mapping, symbols = fairseq_id_map(tokenizer)
     size = 4 + len(symbols)
     dtype = np.dtype(np.uint16) if size < 65500 else np.dtype(np.int32)

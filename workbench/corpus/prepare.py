@@ -26,7 +26,6 @@ grows with the corpus is the dedup table (8 bytes per kept document, see
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -50,6 +49,7 @@ from workbench.corpus.cleaning import (
 )
 from workbench.corpus.config import CorpusConfig, PackingConfig
 from workbench.corpus.dedup import HashTable64
+from workbench.corpus.identity import tokenizer_identity
 from workbench.corpus.mixing import smoothed_probabilities
 from workbench.corpus.packing import SENTENCE_MODES, PackedBatch, Packer, SpecialLayout, make_packer
 from workbench.corpus.reading import check_sources, corpus_languages, iter_raw_chunks
@@ -83,15 +83,6 @@ class PrepareError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------------ identity
-def tokenizer_identity(tokenizer: Tokenizer) -> Dict:
-    return {
-        "sha256": hashlib.sha256(tokenizer.backend.to_str().encode("utf-8")).hexdigest(),
-        "family": tokenizer.family,
-        "algorithm": tokenizer.algorithm,
-        "vocab_size": tokenizer.vocab_size,
-    }
-
-
 def shard_set_identity(corpus: CorpusConfig, packing: PackingConfig, tokenizer: Tokenizer, seed: int) -> Dict:
     """Everything the shard bytes depend on (not num_workers nor the word cache size: speed knobs only)."""
     packing_plain = asdict(packing)

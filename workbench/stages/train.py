@@ -19,6 +19,7 @@ from workbench.artifacts.model_folder import MANIFEST_FILE, is_model_folder
 from workbench.config.choices import ConfigError
 from workbench.config.root import WorkbenchConfig
 from workbench.config.typed import require
+from workbench.corpus.identity import tokenizer_mismatch
 from workbench.corpus.shards import ShardSet
 from workbench.tokenization.tokenizer import Tokenizer
 from workbench.training import distributed
@@ -65,6 +66,12 @@ def train(cfg: WorkbenchConfig) -> TrainResult:
         return _finish(cfg, _finished(out), replace_export=False)
     tokenizer = Tokenizer.load(tokenizer_dir(cfg))
     shards = ShardSet.open(shards_dir(cfg))
+    problem = tokenizer_mismatch(shards, tokenizer)
+    if problem is not None:
+        raise ConfigError(
+            f"{problem}. Re-run prepare with this tokenizer (delete {shards.folder}, then python -m workbench prepare"
+            " with the same tokenizer= and corpus=), or train with the tokenizer the shards were made with"
+        )
     runtime = distributed.setup(cfg.hardware)
     try:
         if runtime.is_main:
