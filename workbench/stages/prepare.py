@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from workbench.artifacts.layout import shards_dir, tokenizer_dir
+from workbench.artifacts.layout import config_differences, read_manifest, shards_dir, tokenizer_dir
+from workbench.artifacts.provenance import config_hash
+from workbench.config.choices import ConfigError
 from workbench.config.root import WorkbenchConfig
 from workbench.config.typed import require
 from workbench.corpus.prepare import prepare_corpus
@@ -13,10 +15,31 @@ from workbench.tokenization.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 
+TRAINED_TOKENIZER = "tokenizer"  # the manifest's "artifact" of a folder the tokenizer stage trained
+
+
+def check_tokenizer_folder(cfg: WorkbenchConfig) -> None:
+    """The tokenizer folder must have been trained with ``cfg.tokenizer``, the rule of the tokenizer stage's reuse:
+    prepare tokenizes with the folder, so a config that says otherwise (vocab_size, algorithm, ...) is refused
+    naming what differs. A folder the tokenizer stage did not train (imported) has no config to compare."""
+    assert cfg.tokenizer is not None
+    folder = tokenizer_dir(cfg)
+    manifest = read_manifest(folder)
+    if manifest is None or manifest.get("artifact") != TRAINED_TOKENIZER:
+        return
+    if manifest.get("config_hash") != config_hash(cfg.tokenizer):
+        raise ConfigError(
+            f"{folder} holds a tokenizer trained with another config than this one, and prepare would tokenize with"
+            f" the folder: {'; '.join(config_differences(manifest, cfg.tokenizer, 'tokenizer'))}."
+            f" Use the folder's values, or choose a new tokenizer.name (e.g. tokenizer.name={cfg.tokenizer.name}-v2)"
+            " and run python -m workbench tokenizer first, or delete the folder to train it again"
+        )
+
 
 def prepare_shards(cfg: WorkbenchConfig) -> Path:
     require(cfg, ["tokenizer", "corpus"], "prepare")
     assert cfg.corpus is not None
+    check_tokenizer_folder(cfg)
     tokenizer = Tokenizer.load(tokenizer_dir(cfg))
     out = shards_dir(cfg)
     manifest = prepare_corpus(cfg.corpus, cfg.packing, tokenizer, out, seed=cfg.seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from workbench.artifacts.layout import finished_with, read_manifest, tokenizer_dir
+from workbench.artifacts.layout import config_differences, finished_with, read_manifest, tokenizer_dir
 from workbench.config.choices import ConfigError
 from workbench.config.root import WorkbenchConfig
 from workbench.config.typed import require
@@ -21,10 +21,11 @@ def train_vocabulary(cfg: WorkbenchConfig) -> Path:
     if finished_with(out, cfg.tokenizer):
         log.info("tokenizer %s is already trained with this config: reusing %s", cfg.tokenizer.name, out)
         return out
-    if read_manifest(out) is not None:
+    manifest = read_manifest(out)
+    if manifest is not None:
         raise ConfigError(
-            f"{out} holds a tokenizer trained with a different config; choose another tokenizer.name"
-            f" (e.g. tokenizer.name={cfg.tokenizer.name}-v2) or delete the folder"
+            f"{out} holds a tokenizer trained with a different config ({'; '.join(config_differences(manifest, cfg.tokenizer, 'tokenizer'))});"
+            f" choose another tokenizer.name (e.g. tokenizer.name={cfg.tokenizer.name}-v2) or delete the folder"
         )
     description = {"corpus": cfg.corpus.name, "sources": [s.path for s in cfg.corpus.sources]}
     train_tokenizer(cfg.tokenizer, list(cfg.corpus.sources), out, corpus_description=description)
