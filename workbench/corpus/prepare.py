@@ -39,6 +39,7 @@ from typing import Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 import numpy as np
 
 from workbench.artifacts.atomic import write_json
+from workbench.artifacts.locking import folder_lock
 from workbench.artifacts.provenance import config_hash, provenance
 from workbench.corpus.cleaning import (
     DUPLICATE_DOCUMENT,
@@ -572,7 +573,10 @@ def prepare_corpus(
     identity = shard_set_identity(corpus, packing, tokenizer, seed)
     identity_hash = config_hash(identity)
     manifest_path = out_dir / MANIFEST
-    if manifest_path.exists():
+
+    def finished() -> Optional[Dict]:
+        if not manifest_path.exists():
+            return None
         existing = json.loads(manifest_path.read_text(encoding="utf-8"))
         if existing.get("config_hash") == identity_hash and not overwrite:
             return existing
@@ -581,53 +585,68 @@ def prepare_corpus(
                 f"{out_dir} holds a shard set of another configuration (config hash {existing.get('config_hash')},"
                 f" this one is {identity_hash}); delete the folder, choose another one, or pass overwrite"
             )
+        return None
+
+    existing = finished()  # a finished folder is reused without its lock (it may be a colleague's, read-only)
+    if existing is not None:
+        return existing
     check_sources(corpus)  # fail fast, before any work, naming the missing source
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        run = _Preparation(corpus, packing, tokenizer, out_dir, seed, identity_hash)
-        state_path = out_dir / STATE_FILE
-        state: Optional[Dict] = None
-        if (out_dir / LEGACY_STATE_FILE).exists():
-            log.warning(
-                "%s: ignoring %s (an older workbench's pickled resume state is never loaded: unpickling can run code);"
-                " the shard set is prepared from the start", out_dir, LEGACY_STATE_FILE,
-            )
-        if state_path.exists() and not overwrite:
-            try:
-                state = read_state(state_path)
-            except StateFileError as error:
-                raise PrepareError(
-                    f"{error}; delete {out_dir} (or choose another paths.shards) to prepare this shard set from the start"
-                ) from None
-            if state.get("identity_hash") != identity_hash:
-                log.info("%s: the resume state is of another configuration: the shard set is prepared from the start", out_dir)
-                state = None
-            else:
-                run.check_state(state, state_path)
-        if state is None:
-            _clear(out_dir)
-        else:
-            run.restore(state)
-            claimed = {STATE_FILE, PROGRESS_FILE}
-            for records in run.records.values():
-                for record in records:
-                    claimed.update(record["files"].values())
-            _clear(out_dir, keep=claimed)  # anything a killed run left unclaimed
-        run.run(progress)
-        if run.counts["documents_kept"] == 0:
-            dropped, _ = split_counts(run.counts)
-            raise PrepareError(
-                f"corpus {corpus.name!r} produced no documents: {run.counts['documents_read']} read, dropped: {dropped};"
-                " check the sources and the cleaning filters (min_chars, max_chars, min_alpha_fraction)"
-            )
-        manifest = run.manifest(identity)
-        (out_dir / STATE_FILE).unlink(missing_ok=True)
-        (out_dir / PROGRESS_FILE).unlink(missing_ok=True)
-        write_json(manifest_path, manifest)  # last: the folder is now a finished shard set
-        return manifest
+        with folder_lock(out_dir, "prepare"):  # one process per shard folder
+            existing = finished()  # finished by another process since the check above
+            if existing is not None:
+                return existing
+            return _build(corpus, packing, tokenizer, out_dir, seed, identity, identity_hash, progress, overwrite)
     except BaseException:
         if created and not any(out_dir.iterdir()):  # failed before writing anything: leave no empty folder
             out_dir.rmdir()
         raise
 
+
+def _build(corpus: CorpusConfig, packing: PackingConfig, tokenizer: Tokenizer, out_dir: Path, seed: int, identity: Dict,
+           identity_hash: str, progress: bool, overwrite: bool) -> Dict:
+    """Prepare (or resume) the shard set in ``out_dir``, whose lock this process holds."""
+    manifest_path = out_dir / MANIFEST
+    run = _Preparation(corpus, packing, tokenizer, out_dir, seed, identity_hash)
+    state_path = out_dir / STATE_FILE
+    state: Optional[Dict] = None
+    if (out_dir / LEGACY_STATE_FILE).exists():
+        log.warning(
+            "%s: ignoring %s (an older workbench's pickled resume state is never loaded: unpickling can run code);"
+            " the shard set is prepared from the start", out_dir, LEGACY_STATE_FILE,
+        )
+    if state_path.exists() and not overwrite:
+        try:
+            state = read_state(state_path)
+        except StateFileError as error:
+            raise PrepareError(
+                f"{error}; delete {out_dir} (or choose another paths.shards) to prepare this shard set from the start"
+            ) from None
+        if state.get("identity_hash") != identity_hash:
+            log.info("%s: the resume state is of another configuration: the shard set is prepared from the start", out_dir)
+            state = None
+        else:
+            run.check_state(state, state_path)
+    if state is None:
+        _clear(out_dir)
+    else:
+        run.restore(state)
+        claimed = {STATE_FILE, PROGRESS_FILE}
+        for records in run.records.values():
+            for record in records:
+                claimed.update(record["files"].values())
+        _clear(out_dir, keep=claimed)  # anything a killed run left unclaimed
+    run.run(progress)
+    if run.counts["documents_kept"] == 0:
+        dropped, _ = split_counts(run.counts)
+        raise PrepareError(
+            f"corpus {corpus.name!r} produced no documents: {run.counts['documents_read']} read, dropped: {dropped};"
+            " check the sources and the cleaning filters (min_chars, max_chars, min_alpha_fraction)"
+        )
+    manifest = run.manifest(identity)
+    (out_dir / STATE_FILE).unlink(missing_ok=True)
+    (out_dir / PROGRESS_FILE).unlink(missing_ok=True)
+    write_json(manifest_path, manifest)  # last: the folder is now a finished shard set
+    return manifest

@@ -4,6 +4,10 @@ One job is identified by (model, checkpoint hash, task, seed, hyperparameters).
 Storing a job replaces all of that job's rows in one transaction, so re-running
 a job never duplicates a row and never leaves a mix of old and new scores.
 A primary key on (job, split, metric) enforces it at the database level too.
+
+Concurrent jobs (a multirun's parallel evaluations) share the file: each write is one ``BEGIN IMMEDIATE``
+transaction, and a job waits for SQLite's write lock up to ``timeout`` seconds (transactions take
+milliseconds), so jobs never fail because others write; only a lock held longer stops with a message.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 from workbench.evaluation.errors import ResultsError
 
 SCHEMA_VERSION = "1"
+LOCK_TIMEOUT_SECONDS = 120.0  # how long a writer waits for another one's transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -138,8 +143,9 @@ class CurveRow:
 class ResultsDB:
     """A results database file; created with its schema on first use."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
         self.path = Path(path)
+        self.timeout = timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as connection:
             for statement in _SCHEMA.split(";"):  # not executescript: it would commit our transaction
@@ -157,7 +163,7 @@ class ResultsDB:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
-            connection = sqlite3.connect(self.path, timeout=120.0, isolation_level=None)
+            connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         except sqlite3.Error as error:
             raise ResultsError(f"cannot open results database {self.path}: {error}") from None
         with closing(connection):
@@ -165,6 +171,17 @@ class ResultsDB:
                 connection.execute("BEGIN IMMEDIATE")  # one writer at a time (parallel multirun jobs)
                 yield connection
                 connection.execute("COMMIT")
+            except sqlite3.OperationalError as error:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                if "locked" in str(error) or "busy" in str(error):
+                    raise ResultsError(
+                        f"results database {self.path}: another process held its write lock for more than"
+                        f" {self.timeout:g} s (sqlite: {error}), nothing was written; find the process that keeps it open"
+                        " (e.g. `fuser` on the file; a database on a network filesystem without working locks needs a"
+                        " local finetune.database), then rerun the job"
+                    ) from None
+                raise ResultsError(f"results database {self.path}: {error}") from None
             except sqlite3.DatabaseError as error:
                 if connection.in_transaction:
                     connection.execute("ROLLBACK")

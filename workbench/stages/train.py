@@ -8,6 +8,7 @@ validation loss with ``float()``: the objective Hydra's Optuna sweeper minimizes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 
@@ -15,6 +16,7 @@ from omegaconf import OmegaConf
 
 from workbench.artifacts.atomic import write_text
 from workbench.artifacts.layout import run_dir, shards_dir, tokenizer_dir
+from workbench.artifacts.locking import folder_lock
 from workbench.artifacts.model_folder import MANIFEST_FILE, is_model_folder
 from workbench.config.choices import ConfigError
 from workbench.config.root import WorkbenchConfig
@@ -73,14 +75,15 @@ def train(cfg: WorkbenchConfig) -> TrainResult:
             " with the same tokenizer= and corpus=), or train with the tokenizer the shards were made with"
         )
     runtime = distributed.setup(cfg.hardware)
-    try:
-        if runtime.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            write_text(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
-        result = pretrain(cfg, tokenizer, shards, out, runtime)
-    finally:
-        distributed.teardown(runtime)
-    return _finish(cfg, result, replace_export=True) if runtime.is_main else result
+    with contextlib.ExitStack() as lock:
+        try:
+            if runtime.is_main:  # one process per run folder; the ranks of one run are one job: rank 0 holds it
+                lock.enter_context(folder_lock(out, "train"))
+                write_text(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+            result = pretrain(cfg, tokenizer, shards, out, runtime)
+        finally:
+            distributed.teardown(runtime)
+        return _finish(cfg, result, replace_export=True) if runtime.is_main else result
 
 
 run = train
