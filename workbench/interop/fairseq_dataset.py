@@ -23,8 +23,8 @@ import numpy as np
 
 from workbench.artifacts.atomic import atomic_dir, write_json
 from workbench.artifacts.provenance import provenance
+from workbench.corpus.identity import tokenizer_identity
 from workbench.corpus.packing import Packed
-from workbench.corpus.prepare import tokenizer_identity
 from workbench.corpus.shards import MANIFEST, SPLITS, ShardWriter, token_dtype
 from workbench.interop.fairseq_dictionary import FairseqDictionary, read_fairseq_dictionary
 from workbench.interop.fairseq_sentencepiece import fairseq_names
