@@ -48,6 +48,8 @@ def select_checkpoints(run: Path, selector: str) -> List[Path]:
     steps separated by commas or spaces (``'200,400'``)."""
     from workbench.training.checkpoint import list_checkpoints
 
+    if run.name == "model" and (run.parent / CHECKPOINTS_DIR).is_dir():
+        run = run.parent  # runs/<run>/model (an experiment's finetune.model): its run's checkpoints
     if checkpoint_folder(run) is not None:
         raise FinetuneError(
             f"finetune.checkpoints={selector!r} selects checkpoints of a run folder; finetune.model={run} is one"
