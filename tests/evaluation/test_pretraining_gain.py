@@ -104,3 +104,24 @@ def test_checkpoints_evaluate_under_run_at_step_with_increasing_tokens(study):
     assert curve.random_label == f"{name} (random init)" and curve.random_dev.n == 3
     assert "pretraining-gain curve" in result.report.html.read_text(encoding="utf-8")
     assert result.report.comparisons.baselines["sample_sentiment"] > 0  # the majority class of the sample's train
+
+
+def test_checkpoint_selectors_and_their_errors(study):
+    from workbench.evaluation.checkpoints import select_checkpoints
+    from workbench.evaluation.errors import FinetuneError
+    from workbench.evaluation.models import load_for_task
+
+    tmp, cfg, result = study
+    run = tmp / "runs" / cfg.run_name
+    both = [run / "checkpoints" / "step-00000020", run / "checkpoints" / "step-00000040"]
+    assert select_checkpoints(run, "all") == both == select_checkpoints(run, "40, 20")
+    assert select_checkpoints(run / "model", "last") == both[1:]  # an experiment's finetune.model: runs/<run>/model
+    with pytest.raises(FinetuneError, match=r"has no checkpoint at step 30; it has steps \[20, 40\]"):
+        select_checkpoints(run, "20,30")
+    with pytest.raises(FinetuneError, match=r"'latest' is not a step; use all, last or steps like '200,400'"):
+        select_checkpoints(run, "latest")
+    loaded = load_for_task(run / "checkpoints" / "20", "classification", 2)  # short form of step-00000020
+    (curve,) = result.report.comparisons.curves
+    assert loaded.name == f"{cfg.run_name}@20" and loaded.pretraining == {"step": 20, "tokens": curve.points[0].tokens}
+    with pytest.raises(FinetuneError, match=r"checkpoint .*step-00000030 does not exist .*checkpoints at steps \[20, 40\]"):
+        load_for_task(run / "checkpoints" / "30", "classification", 2)
