@@ -125,3 +125,20 @@ def test_checkpoint_selectors_and_their_errors(study):
     assert loaded.name == f"{cfg.run_name}@20" and loaded.pretraining == {"step": 20, "tokens": curve.points[0].tokens}
     with pytest.raises(FinetuneError, match=r"checkpoint .*step-00000030 does not exist .*checkpoints at steps \[20, 40\]"):
         load_for_task(run / "checkpoints" / "30", "classification", 2)
+
+
+def test_checkpoint_tokens_are_the_real_tokens_of_the_batches_trained_on(study):
+    from workbench.artifacts.layout import shards_dir
+    from workbench.corpus.loader import BatchLoader
+    from workbench.corpus.shards import ShardSet
+    from workbench.tokenization.tokenizer import Tokenizer
+
+    tmp, cfg, result = study
+    tokenizer = Tokenizer.load(tmp / "tokenizers" / cfg.tokenizer.name)
+    shards = ShardSet.open(shards_dir(cfg))
+    loader = BatchLoader(shards.split("train"), cfg.trainer.micro_batch_size, seed=cfg.seed, rank=0, world_size=1,
+                         pad_id=tokenizer.pad_id)
+    batches = iter(loader)  # the loop's own batch order (one process, no accumulation: one batch a step)
+    per_step = [int(next(batches)["attention_mask"].sum()) for _ in range(40)]
+    (curve,) = result.report.comparisons.curves
+    assert [p.tokens for p in curve.points] == [sum(per_step[:20]), sum(per_step)]
