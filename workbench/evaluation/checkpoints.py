@@ -14,9 +14,15 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from workbench.evaluation.errors import FinetuneError
+
+if TYPE_CHECKING:
+    import torch
+
+    from workbench.model.config import EncoderConfig
+    from workbench.tokenization.tokenizer import Tokenizer
 
 CHECKPOINTS_DIR = "checkpoints"
 _STEP_DIR = re.compile(r"^step-(\d{8})$")
@@ -84,10 +90,10 @@ class RunCheckpoint:
     path: Path
     step: int
     tokens: Optional[int]  # real tokens pretrained on up to this step (None: not recorded by an older workbench)
-    state_dict: Dict
+    state_dict: Dict[str, "torch.Tensor"]
     weights_hash: str
-    encoder_config: object  # EncoderConfig
-    tokenizer: object  # Tokenizer
+    encoder_config: "EncoderConfig"
+    tokenizer: "Tokenizer"
 
     def position(self) -> Dict[str, int]:
         return {"step": self.step, **({"tokens": self.tokens} if self.tokens is not None else {})}

@@ -25,7 +25,7 @@ from torch import nn
 
 from workbench.artifacts.model_folder import is_model_folder, load_model_folder
 from workbench.artifacts.provenance import config_hash
-from workbench.evaluation.checkpoints import checkpoint_folder
+from workbench.evaluation.checkpoints import checkpoint_folder, checkpoint_name, load_run_checkpoint
 from workbench.evaluation.config import INITS
 from workbench.evaluation.errors import FinetuneError
 from workbench.interop.transformers_tokenizer import tokenizer_from_transformers, usable_positions
@@ -153,18 +153,15 @@ def _workbench(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTa
 def _checkpoint(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTask:
     """One checkpoint of a pretraining run (``runs/<run>/checkpoints/step-N``): named ``<run>@<step>``; its random
     init is the run's (``<run> (random init)``), the same for every checkpoint."""
-    from workbench.evaluation.checkpoints import checkpoint_name, load_run_checkpoint
-
     loaded = load_run_checkpoint(path)
     config = loaded.encoder_config
-    model = _encoder_task_model(config, loaded.tokenizer, loaded.state_dict, kind, num_labels, init, path)  # type: ignore[arg-type]
+    model = _encoder_task_model(config, loaded.tokenizer, loaded.state_dict, kind, num_labels, init, path)
     run = path.parent.parent.name
     if init == "random":
-        checkpoint, name, position = random_init_hash(dataclasses.asdict(config), loaded.tokenizer), run, None  # type: ignore[call-overload, arg-type]
+        checkpoint, name, position = random_init_hash(dataclasses.asdict(config), loaded.tokenizer), run, None
     else:
         checkpoint, name, position = loaded.weights_hash, checkpoint_name(path), loaded.position()
-    return LoadedForTask(model, loaded.tokenizer, checkpoint, name, config.max_positions, "workbench", init,  # type: ignore[attr-defined, arg-type]
-                         position, run)
+    return LoadedForTask(model, loaded.tokenizer, checkpoint, name, config.max_positions, "workbench", init, position, run)
 
 
 def _fairseq(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTask:
