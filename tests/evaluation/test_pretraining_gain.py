@@ -142,3 +142,15 @@ def test_checkpoint_tokens_are_the_real_tokens_of_the_batches_trained_on(study):
     per_step = [int(next(batches)["attention_mask"].sum()) for _ in range(40)]
     (curve,) = result.report.comparisons.curves
     assert [p.tokens for p in curve.points] == [sum(per_step[:20]), sum(per_step)]
+
+
+def test_random_init_of_a_run_is_one_job_whatever_the_checkpoints(study):
+    from workbench.evaluation.config import FinetuneConfig
+    from workbench.stages.evaluate import model_jobs
+
+    tmp, cfg, _ = study
+    run = tmp / "runs" / cfg.run_name
+    pretrained = model_jobs(FinetuneConfig(model=str(run), checkpoints="all"))
+    assert [job.model for job in pretrained] == [str(run / "checkpoints" / f"step-{s:08d}") for s in (20, 40)]
+    assert all(job.checkpoints is None for job in pretrained)
+    assert len(model_jobs(FinetuneConfig(model=str(run), checkpoints="all", init="random"))) == 1
