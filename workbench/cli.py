@@ -209,10 +209,15 @@ def print_stage_help(stage: str, args: List[str]) -> None:
     register_configs()
     _, config_name, description = STAGES[stage]
     overrides = [arg for arg in overrides_of(args) if "," not in arg.partition("=")[2]]  # a sweep's values: no job
+    note = ""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=overrides)
+        try:
+            cfg = compose(config_name=config_name, overrides=overrides)
+        except Exception as error:  # Hydra raises several types for overrides that do not compose
+            cfg = compose(config_name=config_name, overrides=[])
+            note = f"(the overrides given do not compose: {error}; the values below are the defaults)\n"
     groups = {path.name: group_choices(path.name) for path in CONF_DIR.iterdir() if path.is_dir()}
-    print(stage_help(stage, description, cfg, groups, list(SHORT_KEYS.get(stage, {}))), end="")
+    print(note + stage_help(stage, description, cfg, groups, list(SHORT_KEYS.get(stage, {}))), end="")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
