@@ -65,3 +65,22 @@ def test_eval_multirun_folder_is_named_by_model_task_and_seed(repo_root, tmp_pat
     (sweep,) = (tmp_path / "evals" / "logs").glob("multirun-*")
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs[0] == "quickstart_sample_sentiment_seed3_finetune.lr=0.0001", jobs
+
+
+def test_a_job_unpickled_in_another_process_can_name_its_folder(repo_root, tmp_path):
+    """Launchers running jobs in other processes (submitit/SLURM) unpickle the task there, then resolve the job's
+    folder name: unpickling registers the resolver it needs."""
+    import pickle
+
+    from workbench.cli import StageTask
+
+    (tmp_path / "task.pkl").write_bytes(pickle.dumps(StageTask("eval")))
+    script = ("import pickle, sys; from omegaconf import OmegaConf\n"
+              "task = pickle.loads(open(sys.argv[1], 'rb').read())\n"
+              "cfg = OmegaConf.create({'m': 'runs/r1/model', 'name': OmegaConf.create({'s': '${wb_eval_job:${m},nli,1,}'})})\n"
+              "print(type(task).__name__, task.stage, cfg.name.s)")
+    env = {**os.environ, "PYTHONPATH": str(repo_root)}
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "task.pkl")], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["StageTask", "eval", "r1_nli_seed1"]

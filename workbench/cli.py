@@ -125,20 +125,28 @@ def write_error_message(error: OSError) -> Optional[str]:
     )
 
 
-def _hydra_entry(stage: str, run: Callable) -> Callable:
-    import hydra
-    from omegaconf import DictConfig
+class StageTask:
+    """The function Hydra runs for one stage's job: typed config, then the stage; bad input becomes one line.
 
-    from workbench.config.store import register_configs
-    from workbench.config.typed import CONF_DIR, to_typed
+    Launchers that run jobs in other processes (submitit for SLURM) pickle it: it unpickles through ``stage_task``,
+    which registers the schema and the YAML's resolvers first (the job's folder name needs them, and is resolved
+    in that process before the task runs)."""
 
-    register_configs()
-    _, config_name, _ = STAGES[stage]
+    __module__ = __name__
 
-    @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
-    def entry(cfg: DictConfig):
+    def __init__(self, stage: str):
+        self.stage = stage
+        self.run = importlib.import_module(f"workbench.stages.{STAGES[stage][0]}").run
+
+    def __reduce__(self):
+        return (stage_task, (self.stage,))
+
+    def __call__(self, cfg):
+        from workbench.config.typed import to_typed
+
+        stage = self.stage
         try:
-            return run(to_typed(cfg))
+            return self.run(to_typed(cfg))
         except ValueError as error:
             if not is_user_error(error):
                 raise
@@ -152,7 +160,21 @@ def _hydra_entry(stage: str, run: Callable) -> Callable:
             print(f"workbench {stage}: error: {message}", file=sys.stderr)
             sys.exit(2)
 
-    return entry
+
+def stage_task(stage: str) -> StageTask:
+    from workbench.config.store import register_configs
+
+    register_configs()
+    return StageTask(stage)
+
+
+def _hydra_entry(stage: str) -> Callable:
+    import hydra
+
+    from workbench.config.typed import CONF_DIR
+
+    _, config_name, _ = STAGES[stage]
+    return hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(stage_task(stage))
 
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
@@ -250,8 +272,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if "--help" in args or "-h" in args:
         print_stage_help(stage, args)
         return 0
-    module = importlib.import_module(f"workbench.stages.{STAGES[stage][0]}")
-    entry = _hydra_entry(stage, module.run)
+    entry = _hydra_entry(stage)
     sys.argv = [f"workbench {stage}", *args]
     entry()
     return 0
