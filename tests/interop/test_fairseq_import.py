@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -427,3 +428,16 @@ def test_command_line(handmade, tmp_path, capsys):
     assert main(["fairseq", "import-model", str(tmp_path / "absent"), str(tmp_path / "x")]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert error == [f"workbench fairseq import-model: error: fairseq model folder {tmp_path / 'absent'} does not exist"]
+
+
+def test_imported_folder_gives_the_models_limit_as_model_max_length(handmade, tmp_path, transformers):
+    """128-position CamemBERT-style models have 130 position rows (padding offset 2): the limit is 40 here, the
+    usable positions, so AutoTokenizer's truncation never overflows the table."""
+    from workbench.interop.fairseq_import import convert_fairseq
+
+    folder, model = handmade
+    out = convert_fairseq(folder, tmp_path / "imported")
+    limit = json.loads((out / "tokenizer" / "tokenizer_config.json").read_text(encoding="utf-8"))["model_max_length"]
+    assert limit == model.config.max_positions == 40
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(out / "tokenizer"))
+    assert len(tokenizer("le chat dort " * 400, truncation=True)["input_ids"]) == 40

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
+from workbench.config.resolvers import register_resolvers
 from workbench.config.root import WorkbenchConfig
 
 ROOT_SCHEMA = "workbench_schema"
@@ -17,3 +18,4 @@ ROOT_SCHEMA = "workbench_schema"
 
 def register_configs() -> None:
     ConfigStore.instance().store(name=ROOT_SCHEMA, node=WorkbenchConfig)
+    register_resolvers()
