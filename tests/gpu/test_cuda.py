@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from tests.helpers import assert_close_scaled
 from workbench.model.config import EncoderConfig
 from workbench.model.pretraining import PretrainingModel
 from workbench.objectives.masking import generator_for, mask_tokens
@@ -63,8 +64,11 @@ def test_fp32_on_cuda_equals_cpu():
         gpu = model.encoder(ids.to(CUDA), mask.to(CUDA)).cpu()
         gpu_loss = model(ids.to(CUDA), mask.to(CUDA), labels.to(CUDA)).loss.cpu()
     real = mask.bool()
-    assert (cpu[real] - gpu[real]).abs().max().item() < 1e-4
-    assert abs(cpu_loss.item() - gpu_loss.item()) < 1e-4
+    # cuBLAS/cuDNN fp32 (TF32 off) against the CPU kernels: other summation orders. Relative to the scale (hidden
+    # states ~4, loss ~7); 2.5e-5 = 210 float32 eps is what the former absolute 1e-4 allowed at scale 4 (not yet
+    # measured on a GPU: bash scripts/gpu_check.sh prints the figures when it fails)
+    assert_close_scaled(gpu[real], cpu[real], 2.5e-5, "hidden states, CUDA vs CPU")
+    assert_close_scaled(gpu_loss, cpu_loss, 2.5e-5, "loss, CUDA vs CPU")
 
 
 def test_bf16_autocast_tracks_fp32():
@@ -92,8 +96,10 @@ def test_padding_free_equals_padded_on_cuda():
         a, b = dense.encoder(ids, mask), unpadded.encoder(ids, mask)
         loss_a, loss_b = dense(ids, mask, labels).loss, unpadded(ids, mask, labels).loss
     real = mask.bool()
-    assert (a[real] - b[real]).abs().max().item() < 1e-5
-    assert abs(loss_a.item() - loss_b.item()) < 1e-5
+    # the same kernels on other shapes (varlen attention): float32 rounding, relative to the scale (hidden states
+    # ~4); 1e-5 = 84 float32 eps, as the CPU padding-free tests
+    assert_close_scaled(b[real], a[real], 1e-5, "padding-free hidden states")
+    assert_close_scaled(loss_b, loss_a, 1e-5, "padding-free loss")
 
 
 def test_packed_batches_run_on_the_flash_kernel():
@@ -141,5 +147,7 @@ def test_compiled_model_equals_eager_on_cuda():
     ids, mask, labels = (t.to(CUDA) for t in batch(config))
     with torch.no_grad():
         eager, fast = model(ids, mask, labels), compiled(ids, mask, labels)
-    assert abs(eager.loss.item() - fast.loss.item()) < 1e-4
-    assert (eager.mlm_logits - fast.mlm_logits).abs().max().item() < 1e-3
+    # inductor's fused kernels reorder reductions; the former absolute bounds (loss 1e-4, logits 1e-3) relative to
+    # these values' scale (loss ~7, logits ~1)
+    assert_close_scaled(fast.loss, eager.loss, 1.5e-5, "compiled loss")
+    assert_close_scaled(fast.mlm_logits, eager.mlm_logits, 1e-3, "compiled MLM logits")

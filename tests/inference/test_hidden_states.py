@@ -1,4 +1,4 @@
-"""``all_hidden_states`` mirrors ``Encoder.forward``: its last entry equals the encoder's output (1e-6)."""
+"""``all_hidden_states`` mirrors ``Encoder.forward``: its last entry equals the encoder's output (to float32 rounding)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import dataclasses
 import pytest
 import torch
 
-from tests.helpers import randomize_weights
+from tests.helpers import assert_close_scaled, randomize_weights
 from tests.inference.conftest import tiny_config
 from workbench.inference.hidden_states import all_hidden_states
 from workbench.model.encoder import Encoder
+
+pytestmark = pytest.mark.numeric  # float parity: CI reruns these under ATEN_CPU_CAPABILITY=default
 
 VARIANTS = {
     "post_norm": {},
@@ -46,14 +48,16 @@ def test_last_state_equals_encoder_forward(name):
         reference_unpadded = encoder(ids[:1], mask[:1], types[:1])
     assert len(states) == config.num_layers + 1
     keep = mask.bool()
-    assert (states[-1][keep] - reference[keep]).abs().max().item() <= 1e-6
-    assert (unpadded[-1] - reference_unpadded).abs().max().item() <= 1e-6
+    # the same layers called the same way: a few roundings at most (measured 0 on AVX-512, AVX2 and scalar kernels;
+    # 1e-6 of the states' scale is 8 float32 eps)
+    assert_close_scaled(states[-1][keep], reference[keep], 1e-6, "last state")
+    assert_close_scaled(unpadded[-1], reference_unpadded, 1e-6, "last state without padding")
     # an intermediate state is what a truncated encoder returns
     short = Encoder(dataclasses.replace(config, num_layers=2, norm_position="post")).eval()
     if config.norm_position == "post":
         short.load_state_dict({k: v for k, v in encoder.state_dict().items() if not k.startswith("layers.") or int(k.split(".")[1]) < 2})
         with torch.no_grad():
-            assert (states[2][keep] - short(ids, mask, types)[keep]).abs().max().item() <= 1e-6
+            assert_close_scaled(states[2][keep], short(ids, mask, types)[keep], 1e-6, "intermediate state")
 
 
 def test_training_mode_is_refused():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sentencepiece as spm
 
+from tests.helpers import FLOAT32_EPS
 from workbench.tokenization.tokenizer import Tokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -105,7 +106,9 @@ def test_sentencepiece_unigram_conversion_differs_only_on_exact_ties(trained, pr
             continue
         assert ours.unk_id not in ids + reference, line
         score = lambda sequence: sum(processor.get_score(processor.piece_to_id(ours.id_to_token(i))) for i in sequence)
-        assert score(ids) == pytest.approx(score(reference), abs=1e-4), line
+        # a tie in SentencePiece's float32 Viterbi sums: summed again in float64, the two scores differ by the
+        # rounding of those float32 partial sums, a few float32 eps of the line's total (abs=1e-4 for short lines)
+        assert score(ids) == pytest.approx(score(reference), rel=8 * FLOAT32_EPS, abs=1e-4), line
         assert ours.decode(ids) == processor.decode(processor.encode(ours.normalize(line)))
         ties += 1
     assert ties <= len(prose_lines) // 100

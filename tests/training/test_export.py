@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from tests.helpers import randomize_weights
+from tests.helpers import assert_close_scaled, randomize_weights
 from workbench.artifacts.model_folder import load_model_folder
 from workbench.model.config import EncoderConfig
 from workbench.model.pretraining import PretrainingModel
@@ -19,6 +19,8 @@ from workbench.tokenization.tokenizer import Tokenizer
 from workbench.training.export import export_pretrained
 
 from .conftest import TINY_RUN, compose_config
+
+pytestmark = pytest.mark.numeric  # float parity: CI reruns these under ATEN_CPU_CAPABILITY=default
 
 TEXTS = ["Le camembert est un fromage normand.", "Il pleut sur la ville comme il pleut sur mon cœur."]
 CLASSES = {"camembert": "CamembertForMaskedLM", "roberta": "RobertaForMaskedLM", "bert": "BertForMaskedLM",
@@ -71,8 +73,9 @@ def test_finished_run_has_a_transformers_export_with_the_same_logits(family, sam
     inputs = {"input_ids": ids, "attention_mask": mask}
     with torch.no_grad():
         their_logits = theirs(**inputs).logits[mask.bool()]
-    difference = (_workbench_logits(ours, ids, mask) - their_logits).abs().max().item()
-    assert difference <= 1e-5, difference
+    # float32 rounding only, relative to the logits' scale (measured up to 8 float32 eps on AVX-512, AVX2 and scalar
+    # kernels; 1e-5 = 84 eps, as tests/interop/test_transformers_roundtrip.py's RTOL)
+    assert_close_scaled(_workbench_logits(ours, ids, mask), their_logits, 1e-5, "MLM logits")
     # the tokenizer files travel with it: AutoTokenizer gives the workbench ids
     hf_tokenizer = transformers.AutoTokenizer.from_pretrained(str(export))
     expected = [loaded.tokenizer.build_inputs(loaded.tokenizer.encode(text))[0] for text in TEXTS]
@@ -91,19 +94,20 @@ def test_bert_with_next_sentence_head_exports_as_bert_for_pretraining(tmp_path, 
     with torch.no_grad():
         out = theirs(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))
         ours = model.eval()(ids, mask.bool(), ids)
-    assert (ours.mlm_logits - out.prediction_logits.reshape(-1, 3000)).abs().max().item() <= 1e-5
-    assert (ours.nsp_logits - out.seq_relationship_logits).abs().max().item() <= 1e-5
+    assert_close_scaled(ours.mlm_logits, out.prediction_logits.reshape(-1, 3000), 1e-5, "MLM logits")
+    assert_close_scaled(ours.nsp_logits, out.seq_relationship_logits, 1e-5, "NSP logits")
 
 
-def test_without_transformers_the_export_is_skipped_with_the_reason(sample_artifacts, tmp_path, monkeypatch, caplog):
+def test_without_transformers_the_export_is_written_from_files(sample_artifacts, tmp_path, monkeypatch, caplog):
+    # (it used to be skipped: the quickstart, which installs no transformers, had no export; issue #16)
     torch.set_num_threads(1)
     monkeypatch.setitem(sys.modules, "transformers", None)  # `import transformers` raises ImportError
-    with caplog.at_level(logging.WARNING, logger="workbench.training.export"):
+    with caplog.at_level(logging.INFO, logger="workbench.training.export"):
         result = train(_run(sample_artifacts, tmp_path, "camembert"))
     assert result.steps == 2 and (tmp_path / "camembert" / "model" / "manifest.json").exists()
-    assert not (tmp_path / "camembert" / "transformers").exists()
-    assert "transformers export skipped: the transformers package is not installed" in caplog.text
-    assert "pip install -e .[dev]" in caplog.text
+    export = tmp_path / "camembert" / "transformers"
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= {p.name for p in export.iterdir()}
+    assert "written without transformers installed" in caplog.text and "skipped" not in caplog.text
 
 
 def test_a_model_transformers_cannot_express_is_not_exported_and_the_run_still_finishes(sample_artifacts, tmp_path, caplog, transformers):

@@ -73,6 +73,10 @@ def test_sigkill_then_rerun_gives_bitwise_identical_parameters(sample_artifacts,
     assert expected.keys() == actual.keys()
     different = [name for name in expected if not torch.equal(expected[name], actual[name])]
     assert not different, f"parameters differ after resume: {different}"
+    # the pretraining tokens recorded in the last checkpoint (the x axis of eval's pretraining-gain curve) survive it
+    last = f"step-{STEPS:08d}"
+    tokens = [ckpt.load_checkpoint(run / "checkpoints" / last).state["tokens"] for run in (uninterrupted, runs / "resume")]
+    assert tokens[0] == tokens[1] > 0
     # the logged losses after the resume point are the same numbers too
     # metrics.jsonl holds each step once: the rows of steps trained again after the kill were dropped
     assert [row["step"] for row in read_metrics(runs / "resume", "train")] == list(range(1, STEPS + 1))

@@ -23,10 +23,9 @@ from typing import Any, Iterator
 def current_umask() -> int:
     """The process umask (read from /proc where Linux has it: setting it to read it back is not thread-safe)."""
     try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
     mask = os.umask(0o022)
@@ -67,6 +66,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _name_path(error: BaseException, path: Path, tmp: str | Path | None = None) -> None:
+    """A write error (disk full, ...) from ``write()`` names no file: name the artifact it was writing (its final
+    name, not the temporary one)."""
+    if not isinstance(error, OSError):
+        return
+    if error.filename is None:
+        error.filename = str(path)
+    elif tmp is not None and str(error.filename).startswith(str(tmp)):
+        error.filename = str(path) + str(error.filename)[len(str(tmp)):]
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
     """Open a temporary file beside ``path``; rename it to ``path`` only if the block succeeds."""
@@ -83,9 +93,10 @@ def atomic_file(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        _name_path(error, path, tmp)
         raise
 
 
@@ -121,6 +132,7 @@ def atomic_dir(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
         else:
             os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        _name_path(error, path, tmp)
         raise

@@ -21,6 +21,7 @@ from workbench.artifacts.atomic import atomic_dir, write_json
 from workbench.artifacts.hashing import sha256_file
 from workbench.artifacts.tensor_files import independent_tensors
 from workbench.model.config import EncoderConfig
+from workbench.tokenization.export import set_model_max_length
 from workbench.tokenization.tokenizer import Tokenizer
 
 WEIGHTS_FILE = "model.safetensors"
@@ -61,6 +62,7 @@ def save_model_folder(
         save_file(independent_tensors(state_dict), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         write_json(tmp / CONFIG_FILE, dataclasses.asdict(encoder_config))
         shutil.copytree(tokenizer_dir, tmp / TOKENIZER_DIR)
+        set_model_max_length(tmp / TOKENIZER_DIR, encoder_config.max_positions)  # the model's limit, not the tokenizer's
         write_json(tmp / MANIFEST_FILE, {**provenance, "weights_sha256": sha256_file(tmp / WEIGHTS_FILE)})
     return directory
 

@@ -12,7 +12,7 @@ from typing import Dict, Optional
 
 from workbench.config.choices import check_path_name
 from workbench.corpus.config import CorpusConfig, PackingConfig
-from workbench.evaluation.config import FinetuneConfig, ReportConfig, TaskConfig
+from workbench.evaluation.config import DataConfig, FinetuneConfig, ReportConfig, TaskConfig
 from workbench.inference.config import EmbedConfig, FillMaskConfig
 from workbench.model.config import EncoderConfig
 from workbench.tokenization.config import TokenizerConfig
@@ -28,6 +28,7 @@ class PathsConfig:
     shards: str = "corpora/prepared"  # corpora/prepared/<corpus>-<tokenizer>-<packing>/
     runs: str = "runs"  # runs/<run_name>/ : pretraining runs
     evals: str = "evals"  # evals/results.sqlite, evals/runs/, evals/report/
+    data: str = "${oc.env:WORKBENCH_SHARED_DATA,../shared/data}"  # local task copies (data=local), see docs/evaluation.md
 
 
 @dataclass
@@ -45,6 +46,7 @@ class WorkbenchConfig:
     task: Optional[TaskConfig] = None  # one task (eval stage, task=<name>)
     tasks: Dict[str, TaskConfig] = field(default_factory=dict)  # several tasks (experiments)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    data: DataConfig = field(default_factory=DataConfig)  # data=local: the tasks' copies under paths.data
     report: ReportConfig = field(default_factory=ReportConfig)
     tokenizer_report: TokenizerReportConfig = field(default_factory=TokenizerReportConfig)
     fill_mask: FillMaskConfig = field(default_factory=FillMaskConfig)

@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from workbench.config.choices import ConfigError
+from workbench.config.keys import check_composed
 from workbench.config.root import WorkbenchConfig
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -35,7 +36,9 @@ def require(cfg: WorkbenchConfig, groups: Iterable[str], stage: str) -> None:
 
 
 def to_typed(cfg: DictConfig) -> WorkbenchConfig:
-    """Resolve interpolations and build the dataclasses (running their validation)."""
+    """Resolve interpolations and build the dataclasses (running their validation). A key the schema does not
+    have (added with ``+``, which Hydra accepts) fails naming the closest valid key."""
+    check_composed(cfg)
     try:
         typed = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as error:

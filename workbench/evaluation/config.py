@@ -32,6 +32,35 @@ SQUAD_NORMALIZATIONS = ("official", "french")
 SCHEDULES = ("full", "two_phase")
 LR_SCHEDULES = ("linear", "constant")  # after warmup: linear decay to 0, or constant
 REVIEW_FIELDS = ("summary", "text", "title")
+INITS = ("pretrained", "random")
+RANDOM_INIT_SUFFIX = " (random init)"  # leaderboard name of a random-initialisation row: "<model> (random init)"
+CARVE_GROUPS = ("example", "text")  # held-out splits drawn by example, or by first text (premises stay on one side)
+
+
+@dataclass
+class LocalFiles:
+    """A task's copy under ``paths.data`` (``data=local``). Its train/dev/test/extra_test replace the task's
+    (paths relative to ``paths.data``; dev or test None: carved from train with dev_fraction/test_fraction);
+    every other field set here replaces the task's value, None keeps it."""
+
+    train: Optional[str] = None
+    dev: Optional[str] = None
+    test: Optional[str] = None
+    extra_test: Dict[str, str] = field(default_factory=dict)
+    format: Optional[str] = None
+    has_header: Optional[bool] = None
+    text_column: Optional[str] = None
+    pair_column: Optional[str] = None
+    label_column: Optional[str] = None
+    token_column: Optional[int] = None
+    tag_column: Optional[int] = None
+    tag_scheme: Optional[str] = None
+    dev_fraction: Optional[float] = None
+    test_fraction: Optional[float] = None
+    carve_group: Optional[str] = None
+    # why these scores cannot be set beside published test scores (e.g. the test split is carved from the
+    # official dev set); the leaderboard shows it
+    not_comparable: Optional[str] = None
 
 
 @dataclass
@@ -92,9 +121,14 @@ class TaskConfig:
     squad_normalization: str = "official"  # french also strips le/la/les/l'/un/une/des/du/de la
     max_train_examples: Optional[int] = None  # subsample train for quick runs (first N, file order)
     max_eval_examples: Optional[int] = None  # subsample dev/test for quick runs (first N, file order)
+    max_dev_examples: Optional[int] = None  # dev only (overrides max_eval_examples for dev)
+    max_test_examples: Optional[int] = None  # each test split only (overrides max_eval_examples for tests)
     dev_fraction: float = 0.0  # dev is None: this fraction of train is held out as dev
     test_fraction: float = 0.0  # test is None: this fraction of train is held out as test
     split_seed: int = 0  # the held-out split is the same for every model and seed (QA: whole articles are held out)
+    carve_group: str = "example"  # text: examples sharing their first text (an NLI premise) are held out together
+    not_comparable: Optional[str] = None  # set: why the scores are not comparable with published test scores
+    local: Optional[LocalFiles] = None  # the task's copy under paths.data, used with data=local
     recipe: TaskRecipe = field(default_factory=TaskRecipe)
 
     def __post_init__(self) -> None:
@@ -111,6 +145,10 @@ class TaskConfig:
         check_positive(f"task.n_best (task {name})", self.n_best)
         check_fraction(f"task.dev_fraction (task {name})", self.dev_fraction)
         check_fraction(f"task.test_fraction (task {name})", self.test_fraction)
+        check_choice(f"task.carve_group (task {name})", self.carve_group, CARVE_GROUPS)
+        for key in ("max_train_examples", "max_eval_examples", "max_dev_examples", "max_test_examples"):
+            if getattr(self, key) is not None:
+                check_positive(f"task.{key} (task {name})", getattr(self, key))
         for key in self.review_fields:
             check_choice(f"task.review_fields (task {name})", key, REVIEW_FIELDS)
         if self.format == "datasets" and not self.hub_name:
@@ -145,6 +183,12 @@ class TaskConfig:
 class FinetuneConfig:
     model: Optional[str] = None  # a workbench model folder (runs/<run>/model) or a transformers model folder
     model_name: Optional[str] = None  # leaderboard label; default: the folder name (parent's name for runs/<run>/model)
+    # random: the same architecture and tokenizer from the family's initialisation (seeded by the job's seed), no
+    # pretrained weights; its own leaderboard row "<model> (random init)"
+    init: str = "pretrained"
+    # finetune.model is a pretraining run folder: fine-tune these of its checkpoints, each named <run>@<step>:
+    # all | last | steps, e.g. '200,400' (quoted: a bare comma makes a Hydra sweep); None: the run's final model
+    checkpoints: Optional[str] = None
     # None below: the task's recipe value (task.recipe.*); set them to sweep, e.g. -m finetune.lr=1e-5,3e-5 seed=1,2,3
     lr: Optional[float] = None
     epochs: Optional[float] = None
@@ -168,6 +212,7 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         check_choice("finetune.schedule", self.schedule, SCHEDULES)
+        check_choice("finetune.init", self.init, INITS)
         check_choice("finetune.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for key in ("lr", "epochs", "batch_size"):
             value = getattr(self, key)
@@ -185,6 +230,20 @@ class FinetuneConfig:
         check_positive("finetune.log_every", self.log_every)
         if len(self.adam_betas) != 2:
             raise ConfigError(f"finetune.adam_betas={self.adam_betas} must have two values, e.g. [0.9, 0.999]")
+
+
+DATA_SOURCES = ("default", "local")
+
+
+@dataclass
+class DataConfig:
+    """``data=local``: every task reads its copy under ``paths.data`` (its ``task.local`` block) instead of its
+    own source (hub names or files as written in conf/task)."""
+
+    source: str = "default"
+
+    def __post_init__(self) -> None:
+        check_choice("data.source", self.source, DATA_SOURCES)
 
 
 @dataclass

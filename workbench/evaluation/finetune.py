@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from workbench.artifacts.atomic import atomic_dir, write_json, write_text
 from workbench.artifacts.provenance import code_version, config_hash, provenance
 from workbench.config.choices import ConfigError
-from workbench.evaluation.config import FinetuneConfig, TaskConfig
+from workbench.evaluation.config import RANDOM_INIT_SUFFIX, FinetuneConfig, TaskConfig
 from workbench.evaluation.errors import FinetuneError
 from workbench.evaluation.examples import Example, MultiLabelExample, QAExample, TaggedSentence
 from workbench.evaluation.features.batching import length_grouped_batches, shuffled_batches
@@ -38,6 +38,7 @@ from workbench.evaluation.features.feature import Feature
 from workbench.evaluation.hyperparameters import Hyperparameters, resolve_hyperparameters
 from workbench.evaluation.kinds import TrainingLoss, head_kind, task_features
 from workbench.evaluation.metrics import PRIMARY_METRIC
+from workbench.evaluation.baselines import baseline_scores
 from workbench.evaluation.models import LoadedForTask, TaskModel, load_for_task
 from workbench.evaluation.optimization import build_optimizer, lr_multiplier
 from workbench.evaluation.predict import Decoding, decode_predictions, model_outputs, score_predictions, tune_decoding
@@ -220,11 +221,29 @@ def _prediction_record(example: Example, prediction: object) -> Dict[str, Any]:
     return {"source": example.source, "prediction": prediction, "gold": example.label}
 
 
-def _job_identity(task: TaskConfig, hp: Hyperparameters, base_dir: Optional[Path]) -> Dict[str, Any]:
+def _job_identity(task: TaskConfig, hp: Hyperparameters, base_dir: Optional[Path], loaded: LoadedForTask) -> Dict[str, Any]:
     identity = hp.as_dict()
     identity["task_config"] = config_hash(task)  # same task name, other files or subsample: another job
     identity["task_files"] = task_files_hash(task, base_dir)  # same paths, edited files: another job
+    # facts the report reads from the stored hyperparameters (only when they apply: other jobs keep their hashes)
+    if loaded.init != "pretrained":
+        identity["init"] = loaded.init
+    if loaded.pretraining is not None:
+        identity["pretraining"] = dict(loaded.pretraining)  # {"step", "tokens"} of a checkpoint
+    if loaded.run is not None:
+        identity["run"] = loaded.run
+    if task.not_comparable:
+        identity["not_comparable"] = task.not_comparable
     return identity
+
+
+def leaderboard_name(finetune: FinetuneConfig, loaded: LoadedForTask) -> str:
+    """``finetune.model_name`` or the folder's name; ``<name>@<step>`` for a checkpoint, ``<name> (random init)``
+    for the random initialisation."""
+    name = finetune.model_name or loaded.name
+    if finetune.model_name and loaded.pretraining is not None:
+        name = f"{finetune.model_name}@{loaded.pretraining['step']}"
+    return name + RANDOM_INIT_SUFFIX if loaded.init == "random" else name
 
 
 def _reuse(run_dir: Path, job_hash: str) -> Optional[Tuple[Dict[str, Dict[str, float]], List[CurvePoint]]]:
@@ -276,7 +295,7 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
 
     data = load_task(task, base_dir)
     torch.manual_seed(seed)  # the head's initialization and dropout depend on the seed
-    loaded = load_for_task(finetune.model, head_kind(task.kind), len(data.labels))
+    loaded = load_for_task(finetune.model, head_kind(task.kind), len(data.labels), finetune.init)
     if task.max_seq_len > loaded.max_positions:  # like transformers' model_max_length: the model's limit wins
         log.warning("%s: task.max_seq_len=%d exceeds the %d positions of %s; using %d", task.name, task.max_seq_len,
                     loaded.max_positions, finetune.model, loaded.max_positions)
@@ -288,8 +307,8 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
                 f" capped to it): {error}; lower it, e.g. task.doc_stride={loaded.max_positions // 4}"
             ) from None
         hp = resolve_hyperparameters(task, finetune)  # the effective length is part of the job's identity
-    name = finetune.model_name or loaded.name
-    key = JobKey(name, loaded.checkpoint_hash, task.name, seed, _job_identity(task, hp, base_dir))
+    name = leaderboard_name(finetune, loaded)
+    key = JobKey(name, loaded.checkpoint_hash, task.name, seed, _job_identity(task, hp, base_dir, loaded))
     run_dir = evals_dir / "runs" / _slug(name) / _slug(task.name) / key.hparams_hash / f"seed-{seed}"
     db = ResultsDB(database)
     reused = _reuse(run_dir, config_hash(key.values()))
@@ -336,6 +355,7 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
             decoding = tune_decoding(task, examples, outputs, data.labels)
         predictions[split] = decode_predictions(task, examples, features, outputs, data.labels, decoding)
         scores[split] = score_predictions(task, examples, predictions[split], data.labels)
+        scores[split].update(baseline_scores(task, data.train, examples, predictions[split]))  # flags of the report
     scores["dev"].update(decoding)  # recorded with the result (rows of split dev, e.g. metric "threshold")
     scores["train"] = {
         "seconds": train_seconds,
@@ -359,6 +379,6 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
         write_json(tmp / "manifest.json", provenance(
             {"task": asdict(task), "finetune": asdict(finetune), "hyperparameters": hp.as_dict(), "seed": seed},
             job_hash=config_hash(key.values()), model=key.model, checkpoint_hash=key.checkpoint_hash,
-            model_path=str(finetune.model), model_source=loaded.source,
+            model_path=str(finetune.model), model_source=loaded.source, init=loaded.init,
         ))
     return scores, trainer.curves

@@ -13,21 +13,27 @@ workbench models, like a workbench folder. All are driven by the same loop throu
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
 
 from workbench.artifacts.model_folder import is_model_folder, load_model_folder
+from workbench.artifacts.provenance import config_hash
+from workbench.evaluation.checkpoints import checkpoint_folder, checkpoint_name, load_run_checkpoint
+from workbench.evaluation.config import INITS
 from workbench.evaluation.errors import FinetuneError
 from workbench.interop.transformers_tokenizer import tokenizer_from_transformers, usable_positions
 from workbench.tokenization.tokenizer import Tokenizer
 
 TRANSFORMERS_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
 @dataclass
 class Outputs:
     loss: Optional[torch.Tensor]
@@ -75,7 +81,10 @@ class LoadedForTask:
     checkpoint_hash: str
     name: str  # default leaderboard label
     max_positions: int  # longest input the model accepts
-    source: str  # "workbench" | "transformers"
+    source: str  # "workbench" | "transformers" | "fairseq"
+    init: str = "pretrained"  # "random": the family's initialisation, no pretrained weight loaded
+    pretraining: Optional[Dict[str, int]] = None  # a pretraining checkpoint: {"step": N, "tokens": T}
+    run: Optional[str] = None  # the pretraining run a checkpoint belongs to
 
 
 def default_model_name(path: Path) -> str:
@@ -106,42 +115,71 @@ def _with_head(config, kind: str, num_labels: int) -> nn.Module:
     return SpanExtractor(config, padding_free=False)
 
 
-def _workbench(path: Path, kind: str, num_labels: int) -> LoadedForTask:
+def random_init_hash(architecture: Any, tokenizer: Tokenizer) -> str:
+    """The checkpoint hash of a random-init row: the architecture and vocabulary (no weights; the seed is the
+    job's own), so every random-init job of one architecture and tokenizer shares it."""
+    vocabulary = hashlib.sha256(tokenizer.backend.to_str().encode("utf-8")).hexdigest()
+    return "init-" + config_hash({"architecture": architecture, "tokenizer": vocabulary})[:11]
+
+
+def _encoder_task_model(config, tokenizer: Tokenizer, state_dict, kind: str, num_labels: int, init: str, where: Path):
+    """The workbench fine-tuning model (fresh head) with ``state_dict``'s encoder weights, or with the
+    encoder's own initialisation (the one pretraining starts from, drawn from torch's seeded RNG) when
+    ``init="random"``."""
+    from workbench.model.encoder import Encoder
     from workbench.model.loading import WeightsMismatchError, load_encoder_weights
 
-    loaded = load_model_folder(path)
-    config = loaded.encoder_config
+    if init == "random":  # drawn first, exactly as pretraining's step 0 (PretrainingModel builds Encoder(config) first)
+        state_dict = {f"encoder.{k}": v for k, v in Encoder(config, add_pooler=False).state_dict().items()}
     model = _with_head(config, kind, num_labels)
     try:
-        load_encoder_weights(model, loaded.state_dict)
+        load_encoder_weights(model, state_dict)
     except WeightsMismatchError as error:
-        raise FinetuneError(f"{path}: {error}") from None
-    checkpoint = loaded.weights_hash or _file_hash([path / "model.safetensors"])
-    return LoadedForTask(
-        TaskModel(model, "workbench", kind, model.encoder), loaded.tokenizer, checkpoint, default_model_name(path),
-        config.max_positions, "workbench",
-    )
+        raise FinetuneError(f"{where}: {error}") from None
+    return TaskModel(model, "workbench", kind, model.encoder)
 
 
-def _fairseq(path: Path, kind: str, num_labels: int) -> LoadedForTask:
+def _workbench(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTask:
+    loaded = load_model_folder(path)
+    config = loaded.encoder_config
+    model = _encoder_task_model(config, loaded.tokenizer, loaded.state_dict, kind, num_labels, init, path)
+    if init == "random":
+        checkpoint = random_init_hash(dataclasses.asdict(config), loaded.tokenizer)
+    else:
+        checkpoint = loaded.weights_hash or _file_hash([path / "model.safetensors"])
+    return LoadedForTask(model, loaded.tokenizer, checkpoint, default_model_name(path), config.max_positions, "workbench", init)
+
+
+def _checkpoint(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTask:
+    """One checkpoint of a pretraining run (``runs/<run>/checkpoints/step-N``): named ``<run>@<step>``; its random
+    init is the run's (``<run> (random init)``), the same for every checkpoint."""
+    loaded = load_run_checkpoint(path)
+    config = loaded.encoder_config
+    model = _encoder_task_model(config, loaded.tokenizer, loaded.state_dict, kind, num_labels, init, path)
+    run = path.parent.parent.name
+    if init == "random":
+        checkpoint, name, position = random_init_hash(dataclasses.asdict(config), loaded.tokenizer), run, None
+    else:
+        checkpoint, name, position = loaded.weights_hash, checkpoint_name(path), loaded.position()
+    return LoadedForTask(model, loaded.tokenizer, checkpoint, name, config.max_positions, "workbench", init, position, run)
+
+
+def _fairseq(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTask:
     """A fairseq RoBERTa/CamemBERT folder (model.pt + dict.txt + sentencepiece.bpe.model), imported exactly."""
     from workbench.interop.fairseq_import import import_fairseq
     from workbench.interop.hf_config import InteropError
-    from workbench.model.loading import load_encoder_weights
 
     try:
         imported = import_fairseq(path)
     except InteropError as error:
         raise FinetuneError(str(error)) from None
-    model = _with_head(imported.config, kind, num_labels)
-    load_encoder_weights(model, imported.model.state_dict())
-    return LoadedForTask(
-        TaskModel(model, "workbench", kind, model.encoder), imported.tokenizer, imported.checkpoint_sha256[:16],
-        default_model_name(path), imported.config.max_positions, "fairseq",
-    )
+    config = imported.config
+    model = _encoder_task_model(config, imported.tokenizer, imported.model.state_dict(), kind, num_labels, init, path)
+    checkpoint = imported.checkpoint_sha256[:16] if init == "pretrained" else random_init_hash(dataclasses.asdict(config), imported.tokenizer)
+    return LoadedForTask(model, imported.tokenizer, checkpoint, default_model_name(path), config.max_positions, "fairseq", init)
 
 
-def _transformers(path: Path, kind: str, num_labels: int) -> LoadedForTask:
+def _transformers(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTask:
     import transformers
 
     tokenizer, _ = tokenizer_from_transformers(path)
@@ -153,35 +191,49 @@ def _transformers(path: Path, kind: str, num_labels: int) -> LoadedForTask:
     }
     kwargs = {} if kind == "extractive_qa" else {"num_labels": num_labels}
     try:
-        model = classes[kind].from_pretrained(str(path), **kwargs)
+        if init == "random":  # the class's own _init_weights (from_config), drawn from torch's seeded RNG
+            model = classes[kind].from_config(transformers.AutoConfig.from_pretrained(str(path), **kwargs))
+        else:
+            model = classes[kind].from_pretrained(str(path), **kwargs)
     except Exception as error:
         raise FinetuneError(f"{path}: cannot build a {kind} model from it ({type(error).__name__}: {error})") from None
     config = model.config
     max_positions = usable_positions(config)
-    weights = sorted(p for p in path.iterdir() if p.name in TRANSFORMERS_WEIGHTS or p.name.startswith("model-0"))
+    if init == "random":
+        architecture = {k: v for k, v in config.to_diff_dict().items() if k not in ("id2label", "label2id", "num_labels")}
+        checkpoint = random_init_hash(architecture, tokenizer)
+    else:
+        weights = sorted(p for p in path.iterdir() if p.name in TRANSFORMERS_WEIGHTS or p.name.startswith("model-0"))
+        checkpoint = _file_hash(weights) if weights else "unknown"
     base = getattr(model, "base_model", model)
     return LoadedForTask(
-        TaskModel(model, "transformers", kind, base), tokenizer, _file_hash(weights) if weights else "unknown",
-        default_model_name(path), max_positions, "transformers",
+        TaskModel(model, "transformers", kind, base), tokenizer, checkpoint, default_model_name(path), max_positions,
+        "transformers", init,
     )
 
 
-def load_for_task(path: str | Path, kind: str, num_labels: int) -> LoadedForTask:
-    """The model at ``path`` (workbench model folder, pretraining run folder, transformers folder or fairseq
-    folder) with a fresh head."""
+def load_for_task(path: str | Path, kind: str, num_labels: int, init: str = "pretrained") -> LoadedForTask:
+    """The model at ``path`` (workbench model folder, pretraining run folder, one checkpoint of a run,
+    transformers folder or fairseq folder) with a fresh head; ``init="random"``: the same architecture and
+    tokenizer from the family's initialisation instead of the pretrained weights (seed torch first)."""
+    if init not in INITS:
+        raise FinetuneError(f"finetune.init={init!r}: use one of {' | '.join(INITS)}")
     path = Path(path).expanduser()
+    checkpoint = checkpoint_folder(path)
+    if checkpoint is not None:
+        return _checkpoint(checkpoint, kind, num_labels, init)
     if not path.exists():
         raise FinetuneError(f"model folder {path} does not exist (finetune.model)")
     if not is_model_folder(path) and is_model_folder(path / "model"):
         path = path / "model"  # a pretraining run folder: its final model
     if is_model_folder(path):
-        return _workbench(path, kind, num_labels)
+        return _workbench(path, kind, num_labels, init)
     if (path / "config.json").exists():
-        return _transformers(path, kind, num_labels)
+        return _transformers(path, kind, num_labels, init)
     from workbench.interop.fairseq_import import is_fairseq_folder
 
     if is_fairseq_folder(path):
-        return _fairseq(path, kind, num_labels)
+        return _fairseq(path, kind, num_labels, init)
     raise FinetuneError(
         f"{path} is neither a workbench model folder (model.safetensors + manifest.json), a transformers"
         " folder (config.json) nor a fairseq folder (model.pt + dict.txt); point finetune.model at"

@@ -30,13 +30,14 @@ class Stat:
     mean: float
     std: float
     n: int
+    values: Tuple[float, ...] = field(default=(), compare=False)  # per seed, in seed order
 
     @classmethod
     def of(cls, values: Sequence[float]) -> "Stat":
         n = len(values)
         mean = sum(values) / n
         std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-        return cls(mean, std, n)
+        return cls(mean, std, n, tuple(values))
 
     def format(self, digits: int = 1) -> str:
         return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
@@ -59,6 +60,7 @@ class TaskSummary:
     metrics: Dict[str, Dict[str, Stat]]  # split -> metric -> stat (every stored metric)
     headline: Stat
     headline_split: str  # "test" or "dev" (no labeled test split)
+    flags: List[str] = field(default_factory=list)  # set by workbench.evaluation.comparisons (degenerate, chance level, ...)
 
 
 @dataclass

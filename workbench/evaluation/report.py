@@ -8,6 +8,7 @@ from typing import Optional
 
 from workbench.artifacts.atomic import write_text
 from workbench.artifacts.provenance import code_version
+from workbench.evaluation.comparisons import Comparisons, compare
 from workbench.evaluation.config import ReportConfig
 from workbench.evaluation.errors import ResultsError
 from workbench.evaluation.protocol import Leaderboard, summarize
@@ -22,6 +23,7 @@ class ReportFiles:
     csv: Path
     html: Path
     leaderboard: Leaderboard
+    comparisons: Comparisons
 
 
 def build_report(config: ReportConfig, database: str | Path, output_dir: Optional[str | Path] = None) -> ReportFiles:
@@ -36,12 +38,17 @@ def build_report(config: ReportConfig, database: str | Path, output_dir: Optiona
         selection += f" and tasks {config.tasks}" if config.tasks else ""
         raise ResultsError(f"{database} holds no results{selection}; run `python -m workbench eval ...` first")
     board = summarize(rows)
+    comparisons = compare(board)  # gains over random init, baselines, flags, pretraining-gain curves
     out = Path(output_dir if output_dir is not None else config.output_dir)
-    bars, curves = None, {}
+    bars, curves, gain_curves = None, {}, {}
     if config.plots:
-        from workbench.evaluation.report_plots import learning_curves, task_bars  # matplotlib only when plotting
+        from workbench.evaluation.report_plots import learning_curves, pretraining_gain_curve, task_bars  # matplotlib only when plotting
 
         bars = task_bars(board)
+        for task in board.tasks:
+            png = pretraining_gain_curve([c for c in comparisons.curves if c.task == task], task)
+            if png is not None:
+                gain_curves[task] = png
         curve_rows = db.curves(config.models or None, config.tasks or None)
         for task in board.tasks:
             png = learning_curves(board, curve_rows, task)
@@ -49,8 +56,8 @@ def build_report(config: ReportConfig, database: str | Path, output_dir: Optiona
                 curves[task] = png
     version = code_version()
     footer = f"{len(rows)} result rows from {database.name}; workbench {version.get('workbench')} {version.get('git_commit', '')}"
-    files = ReportFiles(out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.html", board)
-    write_text(files.markdown, markdown(board, config.title))
-    write_text(files.csv, csv_text(board))
-    write_text(files.html, html_page(board, config.title, bars, curves, footer))
+    files = ReportFiles(out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.html", board, comparisons)
+    write_text(files.markdown, markdown(board, config.title, comparisons))
+    write_text(files.csv, csv_text(board, comparisons))
+    write_text(files.html, html_page(board, config.title, bars, curves, footer, comparisons, gain_curves))
     return files

@@ -10,8 +10,11 @@ import base64
 import html
 from typing import Dict, List, Optional
 
+from workbench.evaluation.comparisons import Comparisons
 from workbench.evaluation.protocol import Leaderboard
-from workbench.evaluation.report_tables import average_cell, average_names, hparams_text, headline_cell
+from workbench.evaluation.report_tables import (
+    FLAGS_NOTE, average_cell, average_names, comparison_sections, hparams_text, headline_cell,
+)
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:#222}
@@ -36,7 +39,8 @@ def _image(png: bytes, alt: str) -> str:
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 
 
-def html_page(board: Leaderboard, title: str, bars: Optional[bytes], curves: Dict[str, bytes], footer: str = "") -> str:
+def html_page(board: Leaderboard, title: str, bars: Optional[bytes], curves: Dict[str, bytes], footer: str = "",
+              comparisons: Optional[Comparisons] = None, gain_curves: Optional[Dict[str, bytes]] = None) -> str:
     averages = average_names(board)
     headline_rows = [
         [label, *(headline_cell(board.summaries.get((label, task))) for task in board.tasks),
@@ -62,7 +66,12 @@ def html_page(board: Leaderboard, title: str, bars: Optional[bytes], curves: Dic
         '<p class="note">Scores in %: mean ± std over seeds of the configuration with the best mean dev score,'
         " on the test split(s); (dev) marks a task without a labeled test split.</p>",
         _table(["model", *board.tasks, *averages], headline_rows),
+        f'<p class="note">{_e(FLAGS_NOTE)}</p>',
     ]
+    for section_title, note, header, rows in comparison_sections(comparisons or Comparisons()):
+        parts += [f"<h2>{_e(section_title)}</h2>", f'<p class="note">{_e(note)}</p>', _table(header, rows)]
+    for task, png in (gain_curves or {}).items():
+        parts += [f"<h3>{_e(task)}: pretraining-gain curve</h3>", _image(png, f"pretraining-gain curve of {task}")]
     if bars is not None:
         parts += ["<h2>Per-task scores</h2>", _image(bars, "per-task scores with standard deviation over seeds")]
     parts += [

@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from workbench.evaluation.comparisons import Curve  # noqa: E402
+from workbench.evaluation.intervals import mean_interval  # noqa: E402
 from workbench.evaluation.protocol import Leaderboard  # noqa: E402
 from workbench.evaluation.results_db import CurveRow  # noqa: E402
 
@@ -77,4 +79,29 @@ def learning_curves(board: Leaderboard, curves: Sequence[CurveRow], task: str) -
         axis.grid(alpha=0.3)
         if axis.lines:
             axis.legend(fontsize="small")
+    return _png(figure)
+
+
+def pretraining_gain_curve(curves: Sequence[Curve], task: str) -> bytes | None:
+    """Dev score of each checkpoint (mean ± std over seeds) against pretraining tokens, one line per run, with the
+    run's random-init dev score as a horizontal band (mean, 95% t interval; the mean alone with one seed)."""
+    if not curves:
+        return None
+    figure, axis = plt.subplots(figsize=(7.0, 3.8))
+    by_tokens = all(point.tokens is not None for curve in curves for point in curve.points)
+    for curve in curves:
+        xs = [point.tokens if by_tokens else point.step for point in curve.points]
+        line = axis.errorbar(xs, [p.dev.mean for p in curve.points], yerr=[p.dev.std for p in curve.points],
+                             marker="o", capsize=3, label=curve.run)
+        if curve.random_dev is not None:
+            color = line[0].get_color()
+            axis.axhline(curve.random_dev.mean, color=color, linestyle="--", linewidth=1, label=f"{curve.run} (random init)")
+            interval = mean_interval(curve.random_dev.mean, curve.random_dev.std, curve.random_dev.n)
+            if interval is not None:
+                axis.axhspan(interval[0], interval[1], color=color, alpha=0.15)
+    axis.set_title(f"{task}: dev score against pretraining")
+    axis.set_xlabel("pretraining tokens" if by_tokens else "pretraining step (tokens not recorded)")
+    axis.set_ylabel("dev score (%)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize="small")
     return _png(figure)

@@ -7,6 +7,7 @@ import io
 import json
 from typing import List, Optional
 
+from workbench.evaluation.comparisons import CURVE_HEADER, GAIN_HEADER, Comparisons, curve_rows, gain_cells
 from workbench.evaluation.protocol import AVERAGES, Leaderboard, TaskSummary
 
 
@@ -21,7 +22,39 @@ def _md(text: str) -> str:
 def headline_cell(summary: Optional[TaskSummary]) -> str:
     if summary is None:
         return "—"
-    return summary.headline.format() + (" (dev)" if summary.headline_split == "dev" else "")
+    text = summary.headline.format() + (" (dev)" if summary.headline_split == "dev" else "")
+    return text + (f" [{', '.join(summary.flags)}]" if summary.flags else "")
+
+
+FLAGS_NOTE = (
+    "[degenerate k/n seeds]: one class got more than 95% of a test split's predictions for k of the n seeds;"
+    " [chance]: the mean is at most the task's majority-class baseline, or its 95% interval over seeds reaches it;"
+    " [not comparable]: the test split is not the published one (see the task notes)."
+)
+GAIN_NOTE = (
+    "Gain over random init: difference of the headline means over seeds (pretrained minus the same architecture"
+    " and tokenizer fine-tuned from the family's initialisation, same recipe and seeds), with Welch's 95% interval;"
+    " n/a when a side has a single seed."
+)
+
+
+def comparison_sections(comparisons: Comparisons) -> List[tuple]:
+    """(title, note, header, rows) of the comparison tables that have rows."""
+    sections = []
+    if comparisons.gains:
+        sections.append(("Gain over random init", GAIN_NOTE, GAIN_HEADER, [gain_cells(g) for g in comparisons.gains]))
+    if comparisons.baselines or comparisons.not_comparable:
+        tasks = sorted(set(comparisons.baselines) | set(comparisons.not_comparable))
+        rows = [[task, f"{comparisons.baselines[task]:.1f}" if task in comparisons.baselines else "—",
+                 comparisons.not_comparable.get(task, "")] for task in tasks]
+        sections.append(("Task notes", "Majority-class baseline: the score of always predicting the training split's"
+                         " most frequent class (NER: no entity) on the headline split(s).",
+                         ["task", "majority-class baseline", "not comparable with published test scores"], rows))
+    if comparisons.curves:
+        sections.append(("Pretraining-gain curve", "Dev score of each evaluated checkpoint (mean ± std over seeds)"
+                         " against the pretraining tokens it had seen; the run's random-init row is the horizontal band"
+                         " (mean, 95% interval).", CURVE_HEADER, curve_rows(comparisons.curves)))
+    return sections
 
 
 def average_names(board: Leaderboard) -> List[str]:
@@ -38,14 +71,14 @@ def hparams_text(summary: TaskSummary) -> str:
     return ", ".join(f"{key}={value}" for key, value in shown.items())
 
 
-def markdown(board: Leaderboard, title: str) -> str:
+def markdown(board: Leaderboard, title: str, comparisons: Optional[Comparisons] = None) -> str:
     averages = average_names(board)
     lines = [f"# {_md(title)}", ""]
     lines.append(
         "Headline scores in %: mean ± std over seeds of the hyperparameter configuration with the best mean dev score,"
         " on the test split(s); (dev) marks a task without a labeled test split."
     )
-    lines.append("")
+    lines += ["", FLAGS_NOTE, ""]
     header = ["model", *board.tasks, *averages]
     lines.append("| " + " | ".join(_md(cell) for cell in header) + " |")
     lines.append("|" + "---|" * len(header))
@@ -53,6 +86,11 @@ def markdown(board: Leaderboard, title: str) -> str:
         cells = [label, *(headline_cell(board.summaries.get((label, task))) for task in board.tasks)]
         cells += [average_cell(board.averages[label].get(name)) for name in averages]
         lines.append("| " + " | ".join(_md(cell) for cell in cells) + " |")
+    for section_title, note, section_header, rows in comparison_sections(comparisons or Comparisons()):
+        lines += ["", f"## {section_title}", "", note, ""]
+        lines.append("| " + " | ".join(_md(cell) for cell in section_header) + " |")
+        lines.append("|" + "---|" * len(section_header))
+        lines += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows]
     lines += ["", "## Details", ""]
     header = ["task", "model", "checkpoint", "selected hyperparameters", "configs", "seeds", "dev", "test splits"]
     lines.append("| " + " | ".join(header) + " |")
@@ -77,8 +115,9 @@ CSV_COLUMNS = [
 ]
 
 
-def csv_text(board: Leaderboard) -> str:
-    """Long format: one row per (model, task, split, metric) of the selected configuration, plus averages."""
+def csv_text(board: Leaderboard, comparisons: Optional[Comparisons] = None) -> str:
+    """Long format: one row per (model, task, split, metric) of the selected configuration, plus averages and
+    gains over random init (split ``gain_over_random_init``: metric ``gain``, ``gain_low``, ``gain_high``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -98,4 +137,12 @@ def csv_text(board: Leaderboard) -> str:
         for name, value in board.averages[label].items():
             if value is not None:
                 writer.writerow([label, "", name, "", "headline", "average", f"{value:.4f}", "", "", "", 1, "", ""])
+    for gain in (comparisons or Comparisons()).gains:
+        summary = board.summaries[(gain.label, gain.task)]
+        values = {"gain": gain.difference.value}
+        if gain.difference.interval is not None:
+            values.update(gain_low=gain.difference.interval[0], gain_high=gain.difference.interval[1])
+        for metric, value in values.items():
+            writer.writerow([gain.label, summary.checkpoint_hash, gain.task, summary.language, "gain_over_random_init", metric,
+                             f"{value:.4f}", "", gain.pretrained.n, "", 0, summary.hparams_hash, json.dumps({"random_init": gain.random_label})])
     return buffer.getvalue()

@@ -19,6 +19,7 @@ from workbench.artifacts.atomic import atomic_dir
 from workbench.interop.hf_config import InteropError, to_hf_config
 from workbench.interop.hf_layout import ARCHITECTURES, BERT_WITH_NSP, BIAS_ALIASES, model_pairs
 from workbench.interop.kinds import kind_of
+from workbench.tokenization.export import set_model_max_length
 
 TOKENIZER_SKIP = {"manifest.json", "workbench_tokenizer.json"}
 
@@ -107,10 +108,16 @@ def export_to_transformers(
     with atomic_dir(directory, overwrite=overwrite) as tmp:
         hf_model.save_pretrained(str(tmp), safe_serialization=True)
         if tokenizer_dir is not None:
-            tokenizer_dir = Path(tokenizer_dir)
-            if not (tokenizer_dir / "tokenizer.json").exists():
-                raise InteropError(f"{tokenizer_dir} is not a tokenizer folder (no tokenizer.json)")
-            for item in tokenizer_dir.iterdir():
-                if item.is_file() and item.name not in TOKENIZER_SKIP:
-                    shutil.copy2(item, tmp / item.name)
+            copy_tokenizer_files(tokenizer_dir, tmp, model.config.max_positions)
     return directory
+
+
+def copy_tokenizer_files(tokenizer_dir: Path, target: Path, max_positions: int) -> None:
+    """The transformers files of a workbench tokenizer folder, with the model's real ``model_max_length``."""
+    tokenizer_dir = Path(tokenizer_dir)
+    if not (tokenizer_dir / "tokenizer.json").exists():
+        raise InteropError(f"{tokenizer_dir} is not a tokenizer folder (no tokenizer.json)")
+    for item in tokenizer_dir.iterdir():
+        if item.is_file() and item.name not in TOKENIZER_SKIP:
+            shutil.copy2(item, target / item.name)
+    set_model_max_length(target, max_positions)

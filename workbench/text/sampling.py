@@ -27,7 +27,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from workbench.corpus.config import SourceConfig
-from workbench.text.sources import iter_source_line_blocks
+from workbench.text.sources import describe_files, iter_source_line_blocks
 
 
 class SamplingError(ValueError):
@@ -218,10 +218,11 @@ def sample_lines(
             per_source.append(_upsample(kept, quota, rng))
         lines = [line for chunk in per_source for line in chunk]
     lines_seen = sum(seen)
+    if stats.get("null_records"):  # records without text: left out, like blank lines
+        skipped["null_records"] = stats.pop("null_records")
     if not lines:
-        names = ", ".join(repr(source.path) for source in sources)
         raise SamplingError(
-            f"the corpus is empty: no non-blank line of at most {max_line_chars} characters in {names}"
+            f"the corpus is empty: no non-blank line of at most {max_line_chars} characters in {describe_files(sources)}"
             f" (skipped: {dict(skipped) or 'nothing'}); check corpus.sources"
         )
     description_sources = []

@@ -1,7 +1,10 @@
 """Read raw text as a stream: files, globs, folders, compressed files, jsonl, `datasets`.
 
 Nothing here holds a corpus in memory: every reader is a generator. Bytes that
-are not valid UTF-8 are replaced (U+FFFD) and counted, never a crash.
+are not valid UTF-8 are replaced (U+FFFD) and counted, unless most lines of a file
+are not UTF-8 (``UNDECODABLE_SHARE``): then the file is refused, named, like a
+UTF-16/UTF-32 file (with a byte-order mark or the NUL pattern of one without).
+jsonl records whose text is null are skipped and counted (``null_records``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import bz2
 import glob
 import gzip
 import json
+import logging
 import lzma
 import os
 import zlib
@@ -17,9 +21,11 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, List, Optional, Tuple
+from typing import IO, Iterable, Iterator, List, Optional, Tuple
 
 from workbench.corpus.config import SourceConfig
+
+log = logging.getLogger(__name__)
 
 
 class SourceError(ValueError):
@@ -48,8 +54,41 @@ def resolve_files(pattern: str) -> List[Path]:
     else:
         files = sorted(Path(p) for p in glob.glob(expanded, recursive=True) if Path(p).is_file())
     if not files:
+        candidates = [path] if path.is_symlink() else [Path(p) for p in glob.glob(expanded, recursive=True)]
+        for candidate in candidates:
+            problem = _bad_symlink(candidate)
+            if problem:
+                raise SourceError(f"corpus source {pattern!r}: {str(candidate)!r} {problem}; fix or remove the link")
         raise SourceError(f"corpus source {pattern!r} matches no file; check the path (relative to {os.getcwd()})")
     return files
+
+
+def _bad_symlink(path: Path) -> Optional[str]:
+    """Why the symlink ``path`` leads to no file (a loop, a missing target); None when it is not a bad symlink."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.resolve(strict=True)
+    except FileNotFoundError:
+        return f"is a broken symlink (its target {os.readlink(path)!r} does not exist)"
+    except (RuntimeError, OSError):  # RuntimeError (Python < 3.13) or OSError(ELOOP): the links point back to each other
+        return "is a symlink loop (following its links comes back to it)"
+    return None
+
+
+def describe_files(sources: Iterable[SourceConfig], limit: int = 5) -> str:
+    """The files a list of sources reads (``a.txt, b.txt (+3 more)``), or the dataset names, for error messages."""
+    names: List[str] = []
+    for source in sources:
+        if source.kind == "datasets":
+            names.append(f"dataset {source.path!r}")
+            continue
+        try:
+            names += [str(path) for path in resolve_files(source.path)]
+        except SourceError:
+            names.append(repr(source.path))
+    shown = ", ".join(names[:limit])
+    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
 def open_binary(path: Path) -> IO[bytes]:
@@ -92,25 +131,94 @@ def _check_utf8(start: bytes, path: Path) -> None:
             )
 
 
+NUL_CHECK_BYTES = 4096  # the start of a file looked at for the NUL pattern of UTF-16/UTF-32 without a BOM
+NUL_SHARE = 0.3  # UTF-16 text: at least this share of the bytes at one parity (odd: LE, even: BE) are NUL ...
+NUL_OTHER_SHARE = 0.05  # ... and at most this share at the other parity (UTF-8 text has no NUL at all)
+
+
+def _guess_bomless(start: bytes) -> Optional[str]:
+    """UTF-16LE/BE or UTF-32LE/BE when ``start`` has their NUL pattern (many NULs at alternating positions)."""
+    n = len(start) - len(start) % 4
+    if n < 16:
+        return None
+    data = start[:n]
+    shares = [data[offset::4].count(0) / (n // 4) for offset in range(4)]  # NUL share per position mod 4
+    if min(shares[1], shares[2], shares[3]) >= 1 - NUL_OTHER_SHARE and shares[0] <= NUL_OTHER_SHARE:
+        return "UTF-32LE"
+    if min(shares[0], shares[1], shares[2]) >= 1 - NUL_OTHER_SHARE and shares[3] <= NUL_OTHER_SHARE:
+        return "UTF-32BE"
+    even, odd = (shares[0] + shares[2]) / 2, (shares[1] + shares[3]) / 2
+    if odd >= NUL_SHARE and even <= NUL_OTHER_SHARE:
+        return "UTF-16LE"
+    if even >= NUL_SHARE and odd <= NUL_OTHER_SHARE:
+        return "UTF-16BE"
+    return None
+
+
+def _check_no_bom(start: bytes, path: Path) -> None:
+    encoding = _guess_bomless(start)
+    if encoding is not None:
+        raise SourceError(
+            f"corpus file {str(path)!r} looks like {encoding} without a byte-order mark (NUL bytes at alternating"
+            f" positions in its first {len(start)} bytes); workbench reads UTF-8: convert it, e.g. iconv -f {encoding} -t UTF-8"
+        )
+
+
 @contextmanager
 def _open_source_file(path: Path) -> Iterator[IO[bytes]]:
-    """``path`` opened for reading bytes, refused if UTF-16/UTF-32; read errors become one ``SourceError``."""
+    """``path`` opened for reading bytes, refused if UTF-16/UTF-32 (with a byte-order mark, or without one: NUL
+    bytes at alternating positions); read errors become one ``SourceError``."""
     with _reading(path), open_binary(path) as handle:
-        _check_utf8(handle.peek(4)[:4], path)  # every opener (file, gzip, bz2, lzma) is buffered
+        start = handle.peek(NUL_CHECK_BYTES)[:NUL_CHECK_BYTES]  # every opener (file, gzip, bz2, lzma) is buffered
+        _check_utf8(start[:4], path)
+        _check_no_bom(start, path)
         yield handle
+
+
+UNDECODABLE_SHARE = 0.5  # a file more than half of whose lines are not UTF-8 is refused ...
+UNDECODABLE_CHECK_LINES = 1000  # ... as soon as its first 1000 lines show it, else at its end (all its lines)
+
+
+class _DecodeCheck:
+    """Counts a file's lines and those that are not UTF-8; refuses the file when most are not."""
+
+    def __init__(self, path: Path):
+        self.path, self.lines, self.bad, self.checked_start = path, 0, 0, False
+
+    def add(self, lines: int, bad: int) -> None:
+        self.lines += lines
+        self.bad += bad
+        if not self.checked_start and self.lines >= UNDECODABLE_CHECK_LINES:
+            self.checked_start = True
+            self._check(f"of its first {self.lines} lines")
+
+    def finish(self) -> None:
+        self._check(f"of its {self.lines} lines")
+
+    def _check(self, where: str) -> None:
+        if self.bad and self.bad > UNDECODABLE_SHARE * self.lines:
+            raise SourceError(
+                f"corpus file {str(self.path)!r} is not UTF-8: {self.bad} {where} are not valid UTF-8 (the limit is"
+                f" {UNDECODABLE_SHARE:.0%}); convert it, e.g. iconv -f LATIN1 -t UTF-8 (or the file's real encoding),"
+                " or leave it out of corpus.sources"
+            )
 
 
 def iter_file_lines(path: Path, stats: Optional[Counter] = None) -> Iterator[str]:
     """Lines of a (possibly compressed) text file without their newline; bad bytes replaced and counted."""
+    check = _DecodeCheck(path)
     with _open_source_file(path) as handle:
         for raw in handle:
             try:
                 line = raw.decode("utf-8")
+                check.add(1, 0)
             except UnicodeDecodeError:
                 line = raw.decode("utf-8", errors="replace")
+                check.add(1, 1)
                 if stats is not None:
                     stats["undecodable_lines"] += 1
             yield line.rstrip("\r\n")
+    check.finish()
 
 
 # --- the same lines a block at a time (no Python step per line) --------------------------------------------
@@ -147,6 +255,13 @@ def iter_file_line_blocks(path: Path) -> Iterator[Tuple[List[str], Optional[List
     Same lines as ``workbench.text.sources.iter_file_lines`` (split on b"\\n", trailing "\\r" removed, bytes
     that are not UTF-8 replaced), without a Python generator step per line.
     """
+    check = _DecodeCheck(path)
+
+    def checked(decoded: Tuple[List[str], Optional[List[int]]]) -> Tuple[List[str], Optional[List[int]]]:
+        lines, flags = decoded
+        check.add(len(lines), 0 if flags is None else sum(flags))
+        return decoded
+
     with _open_source_file(path) as handle:
         rest = b""
         while True:
@@ -159,9 +274,10 @@ def iter_file_line_blocks(path: Path) -> Iterator[Tuple[List[str], Optional[List
                 rest = data
                 continue
             rest = data[cut + 1 :]
-            yield _decode_block(data[: cut + 1])
+            yield checked(_decode_block(data[: cut + 1]))
         if rest:
-            yield _decode_block(rest)
+            yield checked(_decode_block(rest))
+    check.finish()
 
 
 _JSON_KINDS = {int: "a number", float: "a number", bool: "a boolean", list: "an array", dict: "an object"}
@@ -179,6 +295,7 @@ def _record_text(value: object, field: str, where: str) -> Optional[str]:
 
 
 def _iter_jsonl(path: Path, field: str, stats: Optional[Counter]) -> Iterator[str]:
+    nulls = 0
     for number, line in enumerate(iter_file_lines(path, stats), start=1):
         if not line.strip():
             continue
@@ -191,13 +308,19 @@ def _iter_jsonl(path: Path, field: str, stats: Optional[Counter]) -> Iterator[st
         value = _record_text(record[field], field, f"{path}:{number}")
         if value is not None:
             yield value
+        else:
+            nulls += 1
+            if stats is not None:
+                stats["null_records"] += 1
+    if nulls:
+        log.warning("%s: %d records with %s null skipped (counted as null_records)", path, nulls, field)
 
 
 def _hub_offline() -> bool:
     return any(os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
-def _iter_datasets(source: SourceConfig) -> Iterator[str]:
+def _iter_datasets(source: SourceConfig, stats: Optional[Counter] = None) -> Iterator[str]:
     local = Path(os.path.expanduser(source.path))
     try:
         import datasets
@@ -229,12 +352,14 @@ def _iter_datasets(source: SourceConfig) -> Iterator[str]:
         value = _record_text(record[source.text_field], source.text_field, f"dataset {source.path!r}")
         if value:
             yield value
+        elif value is None and stats is not None:
+            stats["null_records"] += 1
 
 
 def iter_source_lines(source: SourceConfig, stats: Optional[Counter] = None) -> Iterator[str]:
     """Every line (text) or record text (jsonl, datasets) of one source, in a fixed order."""
     if source.kind == "datasets":
-        yield from _iter_datasets(source)
+        yield from _iter_datasets(source, stats)
         return
     for path in resolve_files(source.path):
         if source.kind == "jsonl":

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Dict, List
 
@@ -82,3 +83,17 @@ def write_tokenizer_files(
     write_json(directory / "special_tokens_map.json", special_map)
     native = trained.write_native(directory)
     return ["tokenizer.json", META_FILE, "tokenizer_config.json", "special_tokens_map.json", *native]
+
+
+def set_model_max_length(directory: Path, limit: int) -> None:
+    """Write the model's real input limit (``EncoderConfig.max_positions``: its usable positions; RoBERTa's two
+    padding-offset rows excluded) as ``model_max_length`` of ``directory/tokenizer_config.json``, so that
+    transformers' truncation, ``pipeline("fill-mask")`` and sentence-transformers never pass a longer input to the
+    model. The tokenizer folder's own value (``tokenizer.model_max_length``) knows no model."""
+    path = Path(directory) / "tokenizer_config.json"
+    if not path.exists():
+        return
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if record.get("model_max_length") != limit:
+        record["model_max_length"] = limit
+        write_json(path, record)

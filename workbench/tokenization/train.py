@@ -15,6 +15,7 @@ from workbench.artifacts.atomic import atomic_dir, write_json
 from workbench.artifacts.provenance import provenance
 from workbench.corpus.config import SourceConfig
 from workbench.text.sampling import SamplingError, sample_lines
+from workbench.text.sources import describe_files
 from workbench.text.normalize import normalize_text
 from workbench.tokenization.assemble import TrainedVocabulary, finish_pipeline, normalization_spec
 from workbench.tokenization.config import ALGORITHMS, TokenizerConfig
@@ -78,7 +79,7 @@ def train_tokenizer(
     if not any(normalize_text(line, spec) for line in sample.lines):  # stops at the first line with text
         raise EmptyCorpusError(
             f"cannot train tokenizer {config.name!r}: the {len(sample.lines)} sampled lines of"
-            f" {', '.join(repr(source.path) for source in sources)} hold only characters the normalizer removes"
+            f" {describe_files(sources)} hold only characters the normalizer removes"
             " (control, invisible and format characters, whitespace); check corpus.sources"
         )
     description = sample.describe()

@@ -4,7 +4,8 @@ The class is the family's masked-LM class (``CamembertForMaskedLM``, ``RobertaFo
 ``BertForMaskedLM`` or ``BertForPreTraining`` when the NSP head was trained, ``FlaubertWithLMHeadModel``),
 with the tokenizer files, so ``transformers.AutoModelForMaskedLM.from_pretrained`` and
 ``AutoTokenizer.from_pretrained`` read it as is. The folder is written atomically (complete or absent).
-transformers is an optional (dev) dependency: without it the export is skipped with a logged reason.
+transformers is an optional (dev) dependency: without it the same files are written from workbench alone
+(``workbench.interop.transformers_files``), for transformers to load where it is installed.
 The folder holds no ``manifest.json`` on purpose (a manifest beside ``model.safetensors`` is what marks a
 workbench model folder): its provenance is ``model/manifest.json``, the weights it was converted from.
 """
@@ -43,19 +44,21 @@ def _skipped(reason: str) -> None:
 def export_pretrained(state_dict: Mapping[str, torch.Tensor], encoder_config: EncoderConfig, tokenizer_dir: Path,
                       target: Path) -> Optional[Path]:
     """Write ``target`` from a full pretraining state dict; returns None (after logging why) when it cannot."""
-    reason = transformers_missing()
-    if reason is not None:
-        return _skipped(reason)
     from workbench.interop.transformers_export import export_to_transformers
+    from workbench.interop.transformers_files import write_transformers_files
 
     nsp = any(key.startswith("nsp_head.") for key in state_dict)
     model = PretrainingModel(encoder_config, nsp=nsp)
     model.load_state_dict(dict(state_dict))
+    missing = transformers_missing()
     try:
-        export_to_transformers(model.eval(), target, tokenizer_dir=tokenizer_dir, overwrite=True)
+        if missing is None:
+            export_to_transformers(model.eval(), target, tokenizer_dir=tokenizer_dir, overwrite=True)
+        else:  # the same files, written without transformers (loadable once it is installed)
+            write_transformers_files(model.eval(), target, tokenizer_dir=tokenizer_dir, overwrite=True)
     except InteropError as error:  # a configuration transformers cannot express: the run itself is fine
         return _skipped(str(error))
-    log.info("transformers export: %s", target)
+    log.info("transformers export: %s%s", target, "" if missing is None else " (written without transformers installed)")
     return target
 
 
@@ -66,8 +69,5 @@ def export_run(run_dir: Path, replace: bool) -> Optional[Path]:
         return None
     if (target / "config.json").exists() and not replace:
         return target
-    reason = transformers_missing()
-    if reason is not None:
-        return _skipped(reason)
     loaded = load_model_folder(run_dir / "model")
     return export_pretrained(loaded.state_dict, loaded.encoder_config, loaded.directory / "tokenizer", target)

@@ -177,6 +177,7 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
     stop_at = trainer.stop_at_step if trainer.stop_at_step is not None else trainer.max_steps
     step = 0
     bad_steps = 0
+    tokens_seen = 0  # real (non-padding) tokens of the applied steps, all processes: a checkpoint's pretraining tokens
     if resumed is not None:
         strategy.load_optimizer_state(model, optimizer, resumed.state["optimizer"])
         scheduler.load_state_dict(resumed.state["scheduler"])
@@ -187,6 +188,7 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
             log.info("resuming on other shards (%s, was %s): reading them from their first batch", data_identity, resumed.state["data"])
         ckpt.set_rng_state(resumed.state["rng"])
         step, bad_steps = resumed.step, int(resumed.state["bad_steps"])
+        tokens_seen = int(resumed.state.get("tokens", 0))  # checkpoints written before it was recorded: from 0
         if runtime.is_main:
             log.info("resumed from %s (step %d)", resumed.path, step)
 
@@ -221,6 +223,7 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
             "loader": loader.state_dict(),
             "rng": ckpt.rng_state(),
             "bad_steps": bad_steps,
+            "tokens": tokens_seen,
             "data": data_identity,
         }
 
@@ -300,6 +303,7 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                 now = time.perf_counter()
                 elapsed, clock = now - clock, now
                 window_tokens += tokens * runtime.world_size
+                tokens_seen += tokens * runtime.world_size
                 window_time += elapsed
                 window_data += data_seconds
                 seq_len = micro[0].input_ids.shape[1]

@@ -145,7 +145,7 @@ def load_task(task: TaskConfig, base_dir: Optional[Path] = None) -> TaskData:
     train = read_split(task, task.train, base_dir)
     fractions = [task.test_fraction if task.test is None else 0.0, task.dev_fraction if task.dev is None else 0.0]
     read = len(train)
-    train, (carved_test, carved_dev) = carve(train, fractions, task.split_seed)
+    train, (carved_test, carved_dev) = carve(train, fractions, task.split_seed, task.carve_group)
     if read and not train:
         carved = " and ".join(
             f"{name} ({len(split)}, task.{name}_fraction={fraction})"
@@ -177,8 +177,9 @@ def load_task(task: TaskConfig, base_dir: Optional[Path] = None) -> TaskData:
         del tests[name]
     data = TaskData(
         first(train, task.max_train_examples),
-        first(dev, task.max_eval_examples),
-        {name: first(split, task.max_eval_examples) for name, split in tests.items()},
+        first(dev, task.max_dev_examples if task.max_dev_examples is not None else task.max_eval_examples),
+        {name: first(split, task.max_test_examples if task.max_test_examples is not None else task.max_eval_examples)
+         for name, split in tests.items()},
         unlabeled_tests=unlabeled,
     )
     data.labels = _labels(task, data)

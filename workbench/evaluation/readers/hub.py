@@ -14,7 +14,7 @@ from workbench.evaluation.config import TaskConfig
 from workbench.evaluation.errors import TaskDataError
 from workbench.evaluation.examples import Example, QAExample, TaggedSentence
 from workbench.evaluation.readers.common import label_text, text_example
-from workbench.evaluation.readers.squad_json import anchor_answer
+from workbench.evaluation.readers.squad_json import anchor_answer, warn_reanchored
 from workbench.evaluation.tagging import to_iob2
 
 
@@ -88,16 +88,21 @@ def read_hub(task: TaskConfig, split: str, base_dir: Optional[Path]) -> List[Exa
     label_names = _names(dataset.features.get(task.label_column)) if task.label_column in columns else None
 
     examples: List[Example] = []
+    moved: List[str] = []
+    moved_ids: List[str] = []
     for index, record in enumerate(dataset):
         here = f"{where} row {index}"
         if task.filter_column and label_text(record[task.filter_column]) != task.filter_value:
             continue
         if task.kind == "extractive_qa":
             answers = record["answers"] or {"text": [], "answer_start": []}
+            before = len(moved)
             anchored = tuple(
-                anchor_answer(record["context"], text, int(start), here)
+                anchor_answer(record["context"], text, int(start), here, moved)
                 for text, start in zip(answers["text"], answers["answer_start"])
             )
+            if len(moved) > before:
+                moved_ids.append(str(record["id"]))
             examples.append(
                 QAExample(str(record["id"]), str(record.get("title", "")), record["question"], record["context"], anchored, here)
             )
@@ -118,5 +123,6 @@ def read_hub(task: TaskConfig, split: str, base_dir: Optional[Path]) -> List[Exa
                 label = _label_name(raw, label_names, task, here)
             pair = record[task.pair_column] if task.pair_column else None
             examples.append(text_example(task, record[task.text_column], pair, label, here))
+    warn_reanchored(where, moved, moved_ids)
     return examples
 
