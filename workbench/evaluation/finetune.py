@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from workbench.artifacts.atomic import atomic_dir, write_json, write_text
 from workbench.artifacts.provenance import code_version, config_hash, provenance
+from workbench.hardware.precision import resolve_precision
 from workbench.config.choices import ConfigError
 from workbench.evaluation.config import FinetuneConfig, TaskConfig
 from workbench.evaluation.errors import FinetuneError
@@ -254,6 +255,7 @@ def finetune_task(
     evals_dir = Path(evals_dir)
     database = Path(database or finetune.database or evals_dir / "results.sqlite")
     hp = resolve_hyperparameters(task, finetune)
+    hardware = resolve_precision(hardware)  # hardware.precision=auto: bf16 where the CPU/GPU has it natively
     with _torch_threads(hardware.num_threads):
         return _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp)
 
@@ -359,6 +361,6 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
         write_json(tmp / "manifest.json", provenance(
             {"task": asdict(task), "finetune": asdict(finetune), "hyperparameters": hp.as_dict(), "seed": seed},
             job_hash=config_hash(key.values()), model=key.model, checkpoint_hash=key.checkpoint_hash,
-            model_path=str(finetune.model), model_source=loaded.source,
+            model_path=str(finetune.model), model_source=loaded.source, precision=hardware.precision,
         ))
     return scores, trainer.curves

@@ -80,11 +80,7 @@ class PretrainingModel(nn.Module):
         batch, seqlen = input_ids.shape
         flat_labels = labels.reshape(-1)
         masked = flat_labels != IGNORE_INDEX
-        chosen = masked.view(batch, seqlen)
-        if self.nsp_head is not None:  # the pooler reads each row's first token
-            chosen = chosen.clone()
-            chosen[:, 0] = True
-        wanted = torch.nonzero(pad_selection(chosen, self.pad_to).reshape(-1), as_tuple=False).squeeze(1)
+        wanted = self.selected_positions(labels)
         # the last layer computes only the positions that reach a loss (and the padding positions)
         selected = self.encoder(
             input_ids, attention_mask, token_type_ids, langs, output_positions=wanted,
@@ -118,6 +114,15 @@ class PretrainingModel(nn.Module):
                 out.nsp_count = torch.tensor(nsp_labels.numel(), dtype=torch.long, device=nsp_logits.device)
                 out.loss = mlm_loss + out.nsp_loss
         return out
+
+    def selected_positions(self, labels: torch.Tensor) -> torch.Tensor:
+        """Flat positions (ascending) that the last layer and the MLM head compute for ``labels`` ``[B, T]``:
+        the masked ones, each row's first token with NSP (the pooler reads it), and padding positions up to a
+        multiple of ``pad_to``."""
+        chosen = labels != IGNORE_INDEX
+        if self.nsp_head is not None:
+            chosen[:, 0] = True
+        return torch.nonzero(pad_selection(chosen, self.pad_to).reshape(-1), as_tuple=False).squeeze(1)
 
     def _sparse_word_gradient(self, input_ids: torch.Tensor) -> bool:
         """CPU training with the decoder tied to the word embeddings: the lookup's gradient is sparse and
