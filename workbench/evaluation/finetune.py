@@ -299,13 +299,14 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
         scores, curves = reused
         log.info("%s: reusing finished run %s", task.name, run_dir)
     else:
-        scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir)
+        scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir,
+                                          hardware.precision)
     db.store(JobRecord(key, task.language, PRIMARY_METRIC[task.metric], scores, curves,
                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), code_version=_code_version_text(), run_dir=str(run_dir)))
     return JobResult(key, scores, run_dir, curves, reused is not None)
 
 
-def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir):
+def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir, precision):
     tokenizer = loaded.tokenizer
     started = time.perf_counter()
     train_features = task_features(task, data.train, tokenizer, data.labels)
@@ -361,6 +362,6 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
         write_json(tmp / "manifest.json", provenance(
             {"task": asdict(task), "finetune": asdict(finetune), "hyperparameters": hp.as_dict(), "seed": seed},
             job_hash=config_hash(key.values()), model=key.model, checkpoint_hash=key.checkpoint_hash,
-            model_path=str(finetune.model), model_source=loaded.source, precision=hardware.precision,
+            model_path=str(finetune.model), model_source=loaded.source, precision=precision,
         ))
     return scores, trainer.curves
