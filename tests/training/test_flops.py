@@ -61,9 +61,11 @@ def test_masked_only_step_counts_less_than_the_dense_step():
     assert step_flops(config, shape) < 0.6 * step_flops(config, dense)
 
 
-def test_peak_of_the_running_precision_is_required():
+def test_peak_of_the_running_precision():
     assert HardwareConfig(precision="bf16", peak_tflops={"fp32": 0.2, "bf16": 0.5}).peak_for() == 0.5
-    with pytest.raises(ConfigError, match=r"hardware.peak_tflops has no bf16 entry \(hardware.precision=auto\)"):
-        HardwareConfig(precision="auto", peak_tflops={"fp32": 0.2})
+    with pytest.raises(ValueError, match="resolved at start-up"):
+        HardwareConfig(precision="auto").peak_for()
+    with pytest.raises(ConfigError, match=r"hardware.peak_tflops.bf16"):
+        HardwareConfig(peak_tflops={"fp32": 0.2, "bf16": 0.0})
     with pytest.raises(ConfigError, match="hardware.peak_tflops"):
         HardwareConfig(peak_tflops={"fp32": 0.2, "int8": 1.0})
