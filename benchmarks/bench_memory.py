@@ -8,10 +8,13 @@ Each run is a fresh process (RSS is per process): ``PretrainingModel`` with ``co
 ``--every`` steps; the step time is the median over the steps after the first 20.
 
 Runs alternate (padded, unpadded, unpadded, padded, ...) so that background load on a shared CPU hits both
-alike; one thread each. The ratio printed is unpadded / padded median step time per round.
+alike; one thread each. The ratio printed is unpadded / padded median step time per round. ``--interleaved N``
+measures speed alone, less exposed to load drifting between processes: one process, two models with the same
+weights (padded and unpadded) taking turns step by step on the same batches, N steps each.
 
     python benchmarks/bench_memory.py                      # 3 rounds of 400 steps
     python benchmarks/bench_memory.py --rounds 2 --steps 200
+    python benchmarks/bench_memory.py --interleaved 200
 """
 
 from __future__ import annotations
@@ -67,6 +70,44 @@ def child(pad_to: int, steps: int, every: int, vocab: int, batch: int, seq: int)
     return {"pad_to": pad_to, "rss": rss, "median_step_s": statistics.median(times[20:])}
 
 
+def interleaved(steps: int, vocab: int, batch: int, seq: int) -> None:
+    import torch
+    from omegaconf import OmegaConf
+
+    from workbench.config.typed import CONF_DIR
+    from workbench.model.config import EncoderConfig
+    from workbench.model.pretraining import PretrainingModel
+    from workbench.training.config import OptimizerConfig
+    from workbench.training.optim import build_optimizer
+
+    torch.set_num_threads(1)
+    fields = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "model" / "camembert_tiny.yaml"))
+    fields.update(vocab_size=vocab, max_positions=seq)
+    config = EncoderConfig(**fields)
+    torch.manual_seed(0)
+    models = {64: PretrainingModel(config, pad_to=64).train()}
+    models[1] = PretrainingModel(config, pad_to=1).train()
+    models[1].load_state_dict(models[64].state_dict())
+    optimizers = {k: build_optimizer(m, OptimizerConfig(lr=1e-3, betas=[0.9, 0.98])) for k, m in models.items()}
+    g = torch.Generator().manual_seed(1)
+    times = {64: [], 1: []}
+    for step in range(steps):
+        ids = torch.randint(5, vocab, (batch, seq), generator=g)
+        labels = torch.where(torch.rand(ids.shape, generator=g) < 0.15, ids, torch.full_like(ids, -100))
+        for pad_to in (64, 1) if step % 2 == 0 else (1, 64):
+            started = time.perf_counter()
+            models[pad_to](ids, None, labels).loss.backward()
+            optimizers[pad_to].step()
+            optimizers[pad_to].zero_grad(set_to_none=True)
+            if step >= 10:
+                times[pad_to].append(time.perf_counter() - started)
+    padded, plain = statistics.median(times[64]), statistics.median(times[1])
+    ratios = sorted(b / a for a, b in zip(times[64], times[1]))
+    print(f"interleaved, {len(times[64])} steps each: median step padded {padded * 1e3:.1f} ms, unpadded {plain * 1e3:.1f} ms;"
+          f" unpadded / padded {plain / padded:.3f} (per-step ratio quartiles {ratios[len(ratios) // 4]:.3f}"
+          f" {ratios[len(ratios) // 2]:.3f} {ratios[3 * len(ratios) // 4]:.3f})")
+
+
 def run_child(pad_to: int, args) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
@@ -84,8 +125,12 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=3000, help="the sample tokenizer's size")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--interleaved", type=int, default=0, help="speed only: N interleaved steps per model")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.interleaved:
+        interleaved(args.interleaved, args.vocab, args.batch, args.seq)
+        return
     if args.child is not None:
         print(json.dumps(child(args.child, args.steps, args.every, args.vocab, args.batch, args.seq)))
         return
