@@ -3,7 +3,7 @@
 Each run is a fresh process (RSS is per process): ``PretrainingModel`` with ``conf/model/camembert_tiny.yaml``
 (the quickstart model) and the sample tokenizer's 3,000-id vocabulary, batches of 32 x 128 random tokens with
 15% of the positions masked (a new count every step, as dynamic masking gives), dropout on, fused AdamW through
-``build_optimizer``. ``pad_to=64`` is the default model (selected positions padded to a multiple of 64);
+``build_optimizer``. ``--pad-to`` (default: the model's, 16) pads the selected positions to a multiple of it;
 ``pad_to=1`` is the unpadded step (one new shape per step). RSS (``/proc/self/statm``) is sampled every
 ``--every`` steps; the step time is the median over the steps after the first 20.
 
@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SELECTION_MULTIPLE = 16  # workbench.model.pretraining.SELECTION_MULTIPLE (not imported: the parent process stays torch-free)
 
 
 def rss_mb() -> float:
@@ -70,7 +71,7 @@ def child(pad_to: int, steps: int, every: int, vocab: int, batch: int, seq: int)
     return {"pad_to": pad_to, "rss": rss, "median_step_s": statistics.median(times[20:])}
 
 
-def interleaved(steps: int, vocab: int, batch: int, seq: int) -> None:
+def interleaved(pad: int, steps: int, vocab: int, batch: int, seq: int) -> None:
     import torch
     from omegaconf import OmegaConf
 
@@ -85,25 +86,25 @@ def interleaved(steps: int, vocab: int, batch: int, seq: int) -> None:
     fields.update(vocab_size=vocab, max_positions=seq)
     config = EncoderConfig(**fields)
     torch.manual_seed(0)
-    models = {64: PretrainingModel(config, pad_to=64).train()}
+    models = {pad: PretrainingModel(config, pad_to=pad).train()}
     models[1] = PretrainingModel(config, pad_to=1).train()
-    models[1].load_state_dict(models[64].state_dict())
+    models[1].load_state_dict(models[pad].state_dict())
     optimizers = {k: build_optimizer(m, OptimizerConfig(lr=1e-3, betas=[0.9, 0.98])) for k, m in models.items()}
     g = torch.Generator().manual_seed(1)
-    times = {64: [], 1: []}
+    times = {pad: [], 1: []}
     for step in range(steps):
         ids = torch.randint(5, vocab, (batch, seq), generator=g)
         labels = torch.where(torch.rand(ids.shape, generator=g) < 0.15, ids, torch.full_like(ids, -100))
-        for pad_to in (64, 1) if step % 2 == 0 else (1, 64):
+        for pad_to in (pad, 1) if step % 2 == 0 else (1, pad):
             started = time.perf_counter()
             models[pad_to](ids, None, labels).loss.backward()
             optimizers[pad_to].step()
             optimizers[pad_to].zero_grad(set_to_none=True)
             if step >= 10:
                 times[pad_to].append(time.perf_counter() - started)
-    padded, plain = statistics.median(times[64]), statistics.median(times[1])
-    ratios = sorted(b / a for a, b in zip(times[64], times[1]))
-    print(f"interleaved, {len(times[64])} steps each: median step padded {padded * 1e3:.1f} ms, unpadded {plain * 1e3:.1f} ms;"
+    padded, plain = statistics.median(times[pad]), statistics.median(times[1])
+    ratios = sorted(b / a for a, b in zip(times[pad], times[1]))
+    print(f"interleaved, {len(times[pad])} steps each, pad_to={pad}: median step padded {padded * 1e3:.1f} ms, unpadded {plain * 1e3:.1f} ms;"
           f" unpadded / padded {plain / padded:.3f} (per-step ratio quartiles {ratios[len(ratios) // 4]:.3f}"
           f" {ratios[len(ratios) // 2]:.3f} {ratios[3 * len(ratios) // 4]:.3f})")
 
@@ -125,24 +126,25 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=3000, help="the sample tokenizer's size")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--pad-to", type=int, default=SELECTION_MULTIPLE, help="the padded model's multiple")
     parser.add_argument("--interleaved", type=int, default=0, help="speed only: N interleaved steps per model")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.interleaved:
-        interleaved(args.interleaved, args.vocab, args.batch, args.seq)
+        interleaved(args.pad_to, args.interleaved, args.vocab, args.batch, args.seq)
         return
     if args.child is not None:
         print(json.dumps(child(args.child, args.steps, args.every, args.vocab, args.batch, args.seq)))
         return
     ratios = []
     for round_index in range(args.rounds):
-        order = (64, 1) if round_index % 2 == 0 else (1, 64)
+        order = (args.pad_to, 1) if round_index % 2 == 0 else (1, args.pad_to)
         results = {pad_to: run_child(pad_to, args) for pad_to in order}
-        for pad_to in (64, 1):
+        for pad_to in (args.pad_to, 1):
             r = results[pad_to]
             trace = " ".join(f"{step}:{mb:.0f}" for step, mb in r["rss"])
             print(f"round {round_index} pad_to={pad_to:<2} median step {r['median_step_s'] * 1e3:6.1f} ms  RSS MB by step {trace}")
-        ratios.append(results[1]["median_step_s"] / results[64]["median_step_s"])
+        ratios.append(results[1]["median_step_s"] / results[args.pad_to]["median_step_s"])
     print("unpadded / padded step time per round: " + ", ".join(f"{r:.3f}" for r in ratios))
 
 

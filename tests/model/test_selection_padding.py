@@ -1,7 +1,7 @@
 """Padded selections: the pretraining step sees a handful of shapes, with the loss and gradients of the unpadded step.
 
 The selected positions (masked tokens, plus each row's first token with NSP) are padded with unused positions to a
-multiple of 64; the padding rows reach no loss, no accuracy and no gradient.
+multiple of ``SELECTION_MULTIPLE`` (16); the padding rows reach no loss, no accuracy and no gradient.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from tests.model.conftest import tiny_config
 from workbench.model.mlm_loss import mlm_loss
-from workbench.model.pretraining import PretrainingModel
-from workbench.model.selection import Selection, pad_selection
+from workbench.model.pretraining import SELECTION_MULTIPLE, PretrainingModel
+from workbench.model.selection import Selection, pad_selection, padded_count
 
 
 def _labels(ids, rate, generator):
@@ -118,22 +118,26 @@ def _step_shapes(pad_to: int, steps: int = 30):
     torch.manual_seed(0)
     model = PretrainingModel(config, pad_to=pad_to).train()
     g = torch.Generator().manual_seed(11)
-    signatures, logit_rows = set(), set()
+    signatures, logit_rows, masked_counts = set(), set(), set()
     for _ in range(steps):
         ids = torch.randint(5, config.vocab_size, (8, 64), generator=g)
         labels = _labels(ids, 0.15, g)  # about 77 masked positions, varying from step to step
+        masked_counts.add(int((labels != -100).sum()))
         with _Shapes() as mode:
             model(ids, None, labels).loss.backward()
         signatures.add(frozenset(mode.shapes))
+        # [W, V] logits and their gradient; the transposed decoder weight [H, V] and the bias gradient's [1, V] sum left out
         logit_rows |= {shape[0] for shape in mode.shapes if len(shape) == 2 and shape[1] == config.vocab_size} - {1, config.hidden_size}
-    return signatures, logit_rows
+    return signatures, logit_rows, masked_counts
 
 
-def test_padded_steps_see_a_handful_of_shapes():
-    signatures, logit_rows = _step_shapes(pad_to=64)
-    plain_signatures, plain_rows = _step_shapes(pad_to=1)
-    assert len(plain_signatures) >= 15 and len(plain_rows) >= 15  # unpadded: nearly every step is a new shape set
-    # padded: [W, V] logits with W a multiple of 64 (128 or 64 for 8 x 64 tokens at 15%), times at most two
-    # widths of the last layer's query block (multiples of 8); the transposed decoder weight [H, V] and the bias gradient's [1, V] sum are left out
-    assert all(rows % 64 == 0 for rows in logit_rows) and len(logit_rows) <= 2, logit_rows
-    assert len(signatures) <= 4, len(signatures)
+@pytest.mark.parametrize("pad_to", [SELECTION_MULTIPLE, 64])
+def test_padded_steps_see_a_handful_of_shapes(pad_to):
+    signatures, logit_rows, counts = _step_shapes(pad_to)
+    plain_signatures, plain_rows, plain_counts = _step_shapes(pad_to=1)
+    assert counts == plain_counts and len(counts) >= 15  # the same masks, about one new masked count per step
+    assert plain_rows == counts and len(plain_signatures) >= 15  # unpadded: one logits shape per masked count
+    # padded: one logits shape per multiple of pad_to reached, times at most two widths of the last layer's query
+    # block (multiples of 8)
+    assert logit_rows == {padded_count(count, pad_to, 8 * 64) for count in counts}, logit_rows
+    assert len(logit_rows) <= 64 // pad_to + 2 and len(signatures) <= 2 * len(logit_rows), (logit_rows, len(signatures))

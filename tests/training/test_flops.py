@@ -13,7 +13,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from tests.model.conftest import FLAVORS, tiny_config
-from workbench.model.pretraining import PretrainingModel
+from workbench.model.pretraining import SELECTION_MULTIPLE, PretrainingModel
 from workbench.config.choices import ConfigError
 from workbench.training.config import HardwareConfig
 from workbench.training.flops import forward_shape, step_flops
@@ -55,7 +55,7 @@ def test_masked_only_step_counts_less_than_the_dense_step():
     g = torch.Generator().manual_seed(0)
     labels = torch.where(torch.rand(32, 128, generator=g) < 0.15, 7, -100)
     shape = forward_shape(model, labels, None)
-    assert shape.selected % 64 == 0 and shape.selected >= int((labels != -100).sum())
+    assert shape.selected % SELECTION_MULTIPLE == 0 and shape.selected >= int((labels != -100).sum())
     dense = forward_shape(model, torch.full((32, 128), 7), None)  # every position selected: the plain step
     assert dense.selected == 32 * 128
     assert step_flops(config, shape) < 0.6 * step_flops(config, dense)

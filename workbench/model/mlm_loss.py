@@ -34,7 +34,7 @@ class _MaskedCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        # [W, V]: max, sum of exponentials and scaling, fused per row; the padding rows too (fewer than 64 rows),
+        # [W, V]: max, sum of exponentials and scaling, fused per row; the padding rows too (a few rows),
         # so that the backward writes the whole gradient in place of these probabilities
         probs = torch.softmax(logits, dim=1)
         picked = probs.gather(1, targets[:, None]).squeeze(1)  # [M] (gather reads the first M rows)

@@ -9,7 +9,7 @@ the same class of ops, and the tests compare with it.
 What the model executes (``PretrainingModel``): every layer but the last on all ``B x T`` positions (the
 real tokens only for the token-wise products with ``model.padding_free``; attention on the padded
 ``[B, T, T]``), the last layer's keys and values on all positions but its queries, output projection and
-feed-forward block on the ``W`` selected positions (the masked ones padded up to a multiple of 64, plus
+feed-forward block on the ``W`` selected positions (the masked ones padded up to a multiple of 16, plus
 each row's first token with NSP), with attention over a ``[B, R, T]`` query block, and the MLM head on the
 ``W`` selected positions. LayerDrop's skipped layers are counted as run.
 """
