@@ -4,10 +4,11 @@ One step = forward + backward + AdamW on a packed batch of ``--batch`` x ``--seq
 15% MLM masking, under bf16 autocast (or fp16 with loss scaling, or fp32). Steps of the two models alternate
 so clock changes hit both alike; medians are reported.
 
-MFU counts the FLOPs each model needs for the step (``workbench.training.flops.step_flops``: encoder
-matmuls and attention, MLM head at the masked positions) over ``--peak-tflops`` (H100 SXM dense bf16: 989).
-transformers' model computes the vocabulary projection at every position, so the same useful work costs it
-more; its line shows the same model FLOPs over its own time (what it achieves of the useful work).
+MFU counts the FLOPs the workbench step executes (``workbench.training.flops.step_flops``: the matrix
+products, the last layer and the MLM head at the padded masked positions) over ``--peak-tflops`` (H100 SXM
+dense bf16: 989). transformers' model computes the last layer and the vocabulary projection at every
+position, so the same useful work costs it more; its line shows the same FLOPs over its own time (what it
+achieves of the useful work).
 
     python benchmarks/bench_gpu_mfu.py                                   # camembert_base, 32 x 512, bf16
     python benchmarks/bench_gpu_mfu.py --compile --batch 64              # torch.compile'd workbench model
@@ -30,7 +31,7 @@ from omegaconf import OmegaConf  # noqa: E402
 from workbench.model.config import EncoderConfig  # noqa: E402
 from workbench.model.pretraining import PretrainingModel  # noqa: E402
 from workbench.objectives.masking import generator_for, mask_tokens  # noqa: E402
-from workbench.training.flops import step_flops  # noqa: E402
+from workbench.training.flops import forward_shape, step_flops  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 
@@ -116,8 +117,7 @@ def main() -> None:
         for name, step in steps.items():
             times[name].append(step())
     tokens = args.batch * args.seq
-    masked = int((inputs[2] != -100).sum())
-    flops = step_flops(config, tokens, args.seq, masked)
+    flops = step_flops(config, forward_shape(ours, inputs[2].cpu(), None))
     print(f"{torch.cuda.get_device_name()} torch {torch.__version__}  {args.family}_{args.size}"
           f" batch {args.batch}x{args.seq} {args.precision}{' compiled' if args.compile else ''}"
           f"  model FLOPs/step {flops / 1e12:.2f} T  peak {args.peak_tflops:.0f} TFLOP/s")

@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from workbench.hardware.cpu_features import cpu_features
+
 LIBRARIES = (
     "torch",
     "tokenizers",
@@ -93,6 +95,7 @@ def provenance(config: Any, **extra: Any) -> dict[str, Any]:
         "code": code_version(),
         "libraries": library_versions(),
         "platform": platform.platform(),
+        "cpu": cpu_features().as_dict(),  # model, vector flags, torch's kernel ISA, native bf16
         "argv": sys.argv,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

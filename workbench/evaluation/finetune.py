@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from workbench.artifacts.atomic import atomic_dir, write_json, write_text
 from workbench.artifacts.provenance import code_version, config_hash, provenance
+from workbench.hardware.precision import resolve_precision
 from workbench.config.choices import ConfigError
 from workbench.evaluation.config import RANDOM_INIT_SUFFIX, FinetuneConfig, TaskConfig
 from workbench.evaluation.errors import FinetuneError
@@ -273,6 +274,7 @@ def finetune_task(
     evals_dir = Path(evals_dir)
     database = Path(database or finetune.database or evals_dir / "results.sqlite")
     hp = resolve_hyperparameters(task, finetune)
+    hardware = resolve_precision(hardware)  # hardware.precision=auto: bf16 where the CPU/GPU has it natively
     with _torch_threads(hardware.num_threads):
         return _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp)
 
@@ -316,13 +318,14 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
         scores, curves = reused
         log.info("%s: reusing finished run %s", task.name, run_dir)
     else:
-        scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir)
+        scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir,
+                                          hardware.precision)
     db.store(JobRecord(key, task.language, PRIMARY_METRIC[task.metric], scores, curves,
                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), code_version=_code_version_text(), run_dir=str(run_dir)))
     return JobResult(key, scores, run_dir, curves, reused is not None)
 
 
-def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir):
+def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir, precision):
     tokenizer = loaded.tokenizer
     started = time.perf_counter()
     train_features = task_features(task, data.train, tokenizer, data.labels)
@@ -379,6 +382,6 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
         write_json(tmp / "manifest.json", provenance(
             {"task": asdict(task), "finetune": asdict(finetune), "hyperparameters": hp.as_dict(), "seed": seed},
             job_hash=config_hash(key.values()), model=key.model, checkpoint_hash=key.checkpoint_hash,
-            model_path=str(finetune.model), model_source=loaded.source, init=loaded.init,
+            model_path=str(finetune.model), model_source=loaded.source, init=loaded.init, precision=precision,
         ))
     return scores, trainer.curves

@@ -1,5 +1,8 @@
 """Masked-LM loss and accuracy from the logits at the masked positions ``[M, V]`` (one row per masked position).
 
+The logits may carry padding rows after the ``M`` masked ones (``[W, V]``, ``W >= M``: the pretraining model
+pads its selected positions to a few shapes): they get no loss, no accuracy and a zero gradient.
+
 On CPU a cross-entropy written for this case costs less than ``log_softmax`` + ``nll_loss`` + their
 backward: one fused ``softmax`` pass, the loss read from the target probabilities, and a backward that
 reuses the saved probabilities in place (``(softmax - onehot) / M``: one scaling pass and ``M`` scattered
@@ -21,16 +24,20 @@ from typing import Tuple
 import torch
 from torch.nn import functional as F
 
+_IGNORE_INDEX = -100
 _SMALLEST_EXACT_PROBABILITY = 1e-30  # a normal float32: -log(p) keeps float32 precision above it
 
 
 class _MaskedCrossEntropy(torch.autograd.Function):
-    """Mean cross-entropy of the rows of ``logits`` ``[M, V]`` (float32) against ``targets`` ``[M]``."""
+    """Mean cross-entropy of the first ``M`` rows of ``logits`` ``[W, V]`` (float32) against ``targets`` ``[M]``;
+    rows ``M:`` are padding (zero gradient)."""
 
     @staticmethod
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(logits, dim=1)  # [M, V]: max, sum of exponentials and scaling, fused per row
-        picked = probs.gather(1, targets[:, None]).squeeze(1)  # [M]
+        # [W, V]: max, sum of exponentials and scaling, fused per row; the padding rows too (a few rows),
+        # so that the backward writes the whole gradient in place of these probabilities
+        probs = torch.softmax(logits, dim=1)
+        picked = probs.gather(1, targets[:, None]).squeeze(1)  # [M] (gather reads the first M rows)
         losses = picked.log().neg_()
         underflow = torch.nonzero(picked < _SMALLEST_EXACT_PROBABILITY, as_tuple=False).squeeze(1)
         if underflow.numel():
@@ -44,9 +51,10 @@ class _MaskedCrossEntropy(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss: torch.Tensor):
         probs, targets = ctx.saved_tensors  # a second backward through the same graph fails: probs were modified
-        count, vocab = probs.shape
+        count, vocab = targets.numel(), probs.shape[1]
         scale = grad_loss / count
         grad = probs.mul_(scale)  # softmax * scale, in place of the saved probabilities
+        grad[count:].zero_()  # padding rows
         grad.view(-1).index_add_(
             0, torch.arange(count, device=targets.device) * vocab + targets, (-scale).expand(count).to(grad.dtype)
         )
@@ -57,36 +65,38 @@ class _MaskedCrossEntropy(torch.autograd.Function):
 def _correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Rows whose argmax is the target, as ``(logits.argmax(1) == targets).sum()`` counts them.
 
-    A row is correct when its target logit is the maximum and no earlier index ties it. The target entries
-    of the candidate rows are set to -inf for one ``amax`` pass (then put back): where the runner-up is
-    below the maximum the target is the unique maximum; the rare tied rows get an exact ``argmax``.
-    (``argmax`` costs several ``amax`` passes on CPU.)
+    A row is correct when its target logit is above every other logit, or ties the maximum with no earlier
+    index. The target entries are set to -inf for one ``amax`` pass (then put back): a target above this
+    runner-up is the unique maximum; the rare tied rows get an exact ``argmax``. (``argmax`` costs several
+    ``amax`` passes on CPU; every tensor here is ``[M]`` or ``[M, V]``, no shape that depends on the accuracy.)
     """
-    maxima = logits.amax(dim=1)
+    rows = torch.arange(targets.numel(), device=logits.device)
     picked = logits.gather(1, targets[:, None]).squeeze(1)
-    rows = torch.nonzero(picked == maxima, as_tuple=False).squeeze(1)
-    if rows.numel() == 0:
-        return torch.zeros((), dtype=torch.long, device=logits.device)
-    columns = targets[rows]
-    top = picked[rows]
-    logits.index_put_((rows, columns), torch.full_like(top, float("-inf")))
-    runner_up = logits.index_select(0, rows).amax(dim=1)
-    logits.index_put_((rows, columns), top)  # the logits are unchanged on return
-    tied = rows[runner_up == top]
-    correct = (runner_up < top).sum()
+    logits.index_put_((rows, targets), torch.full_like(picked, float("-inf")))
+    runner_up = logits.amax(dim=1)
+    logits.index_put_((rows, targets), picked)  # the logits are unchanged on return
+    correct = (picked > runner_up).sum()
+    tied = torch.nonzero(picked == runner_up, as_tuple=False).squeeze(1)
     if tied.numel():
         correct = correct + (logits.index_select(0, tied).argmax(dim=1) == targets[tied]).sum()
     return correct
 
 
 def mlm_loss(logits: torch.Tensor, targets: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``(loss, correct)`` for ``logits`` ``[M, V]`` and ``targets`` ``[M]`` (``M > 0``); loss in float32."""
-    if targets.numel() == 0:
+    """``(loss, correct)`` for ``logits`` ``[W, V]`` and ``targets`` ``[M]`` (``0 < M <= W``; rows ``M:`` are
+    padding); loss in float32: the mean over the ``M`` masked rows."""
+    count = targets.numel()
+    if count == 0:
         raise ValueError("mlm_loss needs at least one masked position")
+    if logits.shape[0] < count:
+        raise ValueError(f"mlm_loss got {logits.shape[0]} rows of logits for {count} targets; it needs one row per target")
     if logits.device.type != "cpu" or torch.compiler.is_compiling():  # fused kernels there
-        loss = F.cross_entropy(logits.float(), targets)
+        padded = targets
+        if logits.shape[0] > count:  # padding rows are ignored: the mean is over the M targets
+            padded = torch.cat([targets, targets.new_full((logits.shape[0] - count,), _IGNORE_INDEX)])
+        loss = F.cross_entropy(logits.float(), padded, ignore_index=_IGNORE_INDEX)
         with torch.no_grad():
-            correct = (logits.argmax(dim=1) == targets).sum()
+            correct = (logits[:count].argmax(dim=1) == targets).sum()
         return loss, correct
     logits32 = logits.float().contiguous()
-    return _MaskedCrossEntropy.apply(logits32, targets), _correct(logits32, targets)
+    return _MaskedCrossEntropy.apply(logits32, targets), _correct(logits32[:count], targets)

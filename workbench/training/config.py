@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from workbench.config.choices import ConfigError, check_choice, check_positive
 from workbench.objectives.config import ObjectiveConfig
@@ -11,7 +11,8 @@ from workbench.objectives.config import ObjectiveConfig
 OPTIMIZERS = ("adamw",)
 SCHEDULES = ("linear", "polynomial", "inverse_sqrt", "constant")
 ACCELERATORS = ("cpu", "gpu", "tpu")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16")  # what runs
+PRECISION_CHOICES = (*PRECISIONS, "auto")  # auto: bf16 where the device has native bf16, else fp32
 STRATEGIES = ("single", "ddp", "fsdp")
 
 
@@ -83,15 +84,26 @@ class TrainerConfig:
 class HardwareConfig:
     accelerator: str = "cpu"
     devices: int = 1  # processes per node (torchrun --nproc_per_node)
-    precision: str = "fp32"
+    precision: str = "fp32"  # fp32 | bf16 | fp16 | auto (resolved at start-up: workbench.hardware.precision)
     # Under torchrun with several processes: ddp (every process holds the model, gradients all-reduced) or fsdp
     # (FSDP2: weights, gradients and optimizer state sharded; fp32/bf16). One process: the model as is.
     strategy: str = "single"
     num_threads: int = 0  # torch intra-op threads; 0 leaves torch's default
-    peak_tflops: float = 1.0  # per device, for model FLOPs utilization
+    # dense peak TFLOP/s of one device per precision, for model FLOPs utilization (MFU = executed / peak); the 1.0
+    # placeholders stand for "unknown" (conf/hardware/*.yaml sets real ones; benchmarks/bench_peak.py measures a CPU's)
+    peak_tflops: Dict[str, float] = field(default_factory=lambda: {"fp32": 1.0, "bf16": 1.0, "fp16": 1.0})
 
     def __post_init__(self) -> None:
         check_choice("hardware.accelerator", self.accelerator, ACCELERATORS)
-        check_choice("hardware.precision", self.precision, PRECISIONS)
+        check_choice("hardware.precision", self.precision, PRECISION_CHOICES)
         check_choice("hardware.strategy", self.strategy, STRATEGIES)
         check_positive("hardware.devices", self.devices)
+        for key, value in self.peak_tflops.items():
+            check_choice("a key of hardware.peak_tflops", key, PRECISIONS)
+            check_positive(f"hardware.peak_tflops.{key}", value)
+
+    def peak_for(self) -> float:
+        """The peak TFLOP/s of the precision that runs (``auto`` must be resolved first)."""
+        if self.precision == "auto":
+            raise ValueError("hardware.precision=auto is resolved at start-up (workbench.hardware.precision.resolve_precision)")
+        return self.peak_tflops[self.precision]

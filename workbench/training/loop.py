@@ -27,13 +27,14 @@ from workbench.config.choices import ConfigError
 from workbench.config.root import WorkbenchConfig
 from workbench.corpus.loader import BatchLoader, language_probs
 from workbench.corpus.shards import ShardSet
+from workbench.hardware.precision import resolve_precision
 from workbench.model.config import EncoderConfig
 from workbench.model.pretraining import PretrainingModel
 from workbench.tokenization.tokenizer import Tokenizer
 from workbench.training import checkpoint as ckpt
 from workbench.training.batches import MaskedBatch, mask_batch
 from workbench.training.distributed import Runtime, all_reduce_min, all_reduce_sum
-from workbench.training.flops import step_flops
+from workbench.training.flops import forward_shape, step_flops
 from workbench.training.metrics_log import MetricsLogger
 from workbench.training.optim import build_optimizer, build_scheduler
 from workbench.training.out_of_memory import out_of_memory_advice
@@ -147,6 +148,8 @@ def validate(model, batches: List[MaskedBatch], runtime: Runtime, precision: str
 
 
 def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_dir: Path, runtime: Runtime) -> TrainResult:
+    # hardware.precision=auto resolved once (logged, and recorded in the run's config and manifest)
+    cfg = dataclasses.replace(cfg, hardware=resolve_precision(cfg.hardware, announce=runtime.is_main))
     trainer, hardware = cfg.trainer, cfg.hardware
     assert cfg.model is not None
     encoder_config = resolve_encoder_config(cfg.model, tokenizer)
@@ -306,12 +309,13 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
                 tokens_seen += tokens * runtime.world_size
                 window_time += elapsed
                 window_data += data_seconds
-                seq_len = micro[0].input_ids.shape[1]
-                window_flops += step_flops(encoder_config, tokens, seq_len, local_masked) * runtime.world_size
+                # the products this process executed (other processes' batches are alike), see workbench.training.flops
+                window_flops += sum(step_flops(encoder_config, forward_shape(model, b.labels, b.attention_mask))
+                                    for b in micro) * runtime.world_size
 
                 if logging_step:
                     tokens_per_second = window_tokens / max(window_time, 1e-9)
-                    mfu = window_flops / max(window_time, 1e-9) / (hardware.peak_tflops * 1e12 * runtime.world_size)
+                    mfu = window_flops / max(window_time, 1e-9) / (hardware.peak_for() * 1e12 * runtime.world_size)
                     metrics = {
                         "loss": loss_value,
                         "mlm_accuracy": global_correct / global_masked,

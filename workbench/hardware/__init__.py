@@ -1,0 +1,1 @@
+"""What the machine can do: CPU features (native bf16) that decide ``hardware.precision=auto``."""
