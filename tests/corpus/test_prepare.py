@@ -291,3 +291,15 @@ def test_small_word_caches_taught_across_processes_give_identical_shards(tmp_pat
         manifest = prepare_corpus(corpus, packing, bert_tokenizer, tmp_path / f"w{workers}", seed=0, progress=False)
         assert _shard_bytes(tmp_path / f"w{workers}") == _shard_bytes(tmp_path / "reference")
         assert manifest["splits"] == reference["splits"]
+
+
+def test_a_corpus_left_empty_by_cleaning_names_its_files(tmp_path, bert_tokenizer):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "controls.txt").write_bytes(b"\x00\x01\x02\n\x03\x04\n")  # only control characters: nothing survives cleaning
+    corpus = CorpusConfig(name="t", sources=[SourceConfig(path=str(data / "*.txt"))], document_boundary="line", validation_fraction=0.0)
+    packing = PackingConfig(mode="line_by_line", max_seq_len=64)
+    with pytest.raises(PrepareError) as error:
+        prepare_corpus(corpus, packing, bert_tokenizer, tmp_path / "r", seed=0, progress=False)
+    message = str(error.value)
+    assert "produced no documents" in message and str(data / "controls.txt") in message  # the file behind the glob

@@ -65,7 +65,7 @@ from workbench.corpus.tokenize_docs import (
     process_in_worker,
 )
 from workbench.corpus.word_cache import UnitEncoder, word_decomposable
-from workbench.text.sources import resolve_files
+from workbench.text.sources import describe_files, resolve_files
 from workbench.tokenization.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -642,7 +642,8 @@ def _build(corpus: CorpusConfig, packing: PackingConfig, tokenizer: Tokenizer, o
     if run.counts["documents_kept"] == 0:
         dropped, _ = split_counts(run.counts)
         raise PrepareError(
-            f"corpus {corpus.name!r} produced no documents: {run.counts['documents_read']} read, dropped: {dropped};"
+            f"corpus {corpus.name!r} ({describe_files(corpus.sources)}) produced no documents:"
+            f" {run.counts['documents_read']} read, dropped: {dropped};"
             " check the sources and the cleaning filters (min_chars, max_chars, min_alpha_fraction)"
         )
     manifest = run.manifest(identity)
