@@ -11,6 +11,7 @@ import textwrap
 import typing
 from typing import Dict, List, NamedTuple, Sequence
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from workbench.config.keys import unwrap_optional
@@ -48,16 +49,30 @@ HELP["finetune"] = HELP["eval"]
 ADDED_GROUPS = ("model", "experiment")  # not in the defaults list: chosen with +<group>=<name>
 
 
+def _yaml(key: str, value: object) -> List[str]:
+    """``key: value`` as YAML lines, a list of plain values on one line (``betas: [0.9, 0.98]``), interpolations unresolved."""
+    container = OmegaConf.to_container(OmegaConf.create({key: value}), resolve=False)
+    return yaml.dump(container, Dumper=_HelpDumper, sort_keys=False, allow_unicode=True).splitlines()
+
+
+class _HelpDumper(yaml.SafeDumper):
+    """Block style for mappings and lists of mappings, flow style for lists of plain values."""
+
+
+_HelpDumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", data, flow_style=not any(isinstance(item, (dict, list)) for item in data)))
+
+
 def _section(cfg: DictConfig, key: str) -> List[str]:
     """``key`` and its current value(s); a section left empty (model, task) shows its schema's keys and defaults."""
     value = cfg[key] if key in cfg else None
     if isinstance(value, DictConfig):
-        return OmegaConf.to_yaml(OmegaConf.create({key: value})).splitlines()
+        return _yaml(key, value)
     schema = unwrap_optional(typing.get_type_hints(WorkbenchConfig).get(key))
     if value is None and dataclasses.is_dataclass(schema):
         keys = ", ".join(f"{key}.{name}" for name in typing.get_type_hints(schema))
         return [f"{key}: null  # not chosen here; its keys:", *textwrap.wrap(keys, 110, initial_indent="  ", subsequent_indent="  ")]
-    return OmegaConf.to_yaml(OmegaConf.create({key: value})).splitlines()
+    return _yaml(key, value)
 
 
 def stage_help(stage: str, description: str, cfg: DictConfig, choices: Dict[str, List[str]], short_keys: Sequence[str]) -> str:
