@@ -189,6 +189,10 @@ class FinetuneConfig:
     # finetune.model is a pretraining run folder: fine-tune these of its checkpoints, each named <run>@<step>:
     # all | last | steps, e.g. '200,400' (quoted: a bare comma makes a Hydra sweep); None: the run's final model
     checkpoints: Optional[str] = None
+    # fine-tuning dropout replacing the model's own (hidden states and task head; attention probabilities);
+    # None: the model's value (a model pretrained with dropout 0 then fine-tunes without any)
+    dropout: Optional[float] = None
+    attention_dropout: Optional[float] = None
     # None below: the task's recipe value (task.recipe.*); set them to sweep, e.g. -m finetune.lr=1e-5,3e-5 seed=1,2,3
     lr: Optional[float] = None
     epochs: Optional[float] = None
@@ -220,6 +224,9 @@ class FinetuneConfig:
                 check_positive(f"finetune.{key}", value)
         if self.warmup_ratio is not None:
             check_fraction("finetune.warmup_ratio", self.warmup_ratio)
+        for key in ("dropout", "attention_dropout"):
+            if getattr(self, key) is not None:
+                check_fraction(f"finetune.{key}", getattr(self, key))
         if self.weight_decay is not None:
             check_positive("finetune.weight_decay", self.weight_decay, allow_zero=True)
         check_positive("finetune.grad_clip", self.grad_clip, allow_zero=True)

@@ -43,6 +43,7 @@ from workbench.evaluation.baselines import baseline_scores
 from workbench.evaluation.models import LoadedForTask, TaskModel, load_for_task
 from workbench.evaluation.optimization import build_optimizer, lr_multiplier
 from workbench.evaluation.predict import Decoding, decode_predictions, model_outputs, score_predictions, tune_decoding
+from workbench.evaluation.dropout import Dropout
 from workbench.evaluation.readers import TaskData, load_task, task_files_hash
 from workbench.evaluation.results_db import CurvePoint, JobKey, JobRecord, ResultsDB
 from workbench.training.config import HardwareConfig
@@ -297,7 +298,8 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
 
     data = load_task(task, base_dir)
     torch.manual_seed(seed)  # the head's initialization and dropout depend on the seed
-    loaded = load_for_task(finetune.model, head_kind(task.kind), len(data.labels), finetune.init)
+    loaded = load_for_task(finetune.model, head_kind(task.kind), len(data.labels), finetune.init,
+                           Dropout(hp.dropout, hp.attention_dropout))
     if task.max_seq_len > loaded.max_positions:  # like transformers' model_max_length: the model's limit wins
         log.warning("%s: task.max_seq_len=%d exceeds the %d positions of %s; using %d", task.name, task.max_seq_len,
                     loaded.max_positions, finetune.model, loaded.max_positions)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from workbench.evaluation.config import FinetuneConfig, TaskConfig
 
@@ -23,9 +23,14 @@ class Hyperparameters:
     adam_betas: List[float]
     adam_eps: float
     max_seq_len: int
+    dropout: Optional[float] = None  # None: the model's own (finetune.dropout)
+    attention_dropout: Optional[float] = None
 
     def as_dict(self) -> Dict[str, Any]:
         data = asdict(self)
+        for key in ("dropout", "attention_dropout"):  # unset: the identity of jobs stored before these existed
+            if data[key] is None:
+                del data[key]
         if self.schedule != "two_phase":  # irrelevant knobs must not split identical jobs
             del data["frozen_epochs"], data["frozen_lr"]
         return data
@@ -51,4 +56,6 @@ def resolve_hyperparameters(task: TaskConfig, finetune: FinetuneConfig) -> Hyper
         adam_betas=[float(b) for b in finetune.adam_betas],
         adam_eps=float(finetune.adam_eps),
         max_seq_len=int(task.max_seq_len),
+        dropout=None if finetune.dropout is None else float(finetune.dropout),
+        attention_dropout=None if finetune.attention_dropout is None else float(finetune.attention_dropout),
     )

@@ -27,6 +27,7 @@ from workbench.artifacts.model_folder import is_model_folder, load_model_folder
 from workbench.artifacts.provenance import config_hash
 from workbench.evaluation.checkpoints import checkpoint_folder, checkpoint_name, load_run_checkpoint
 from workbench.evaluation.config import INITS
+from workbench.evaluation.dropout import Dropout
 from workbench.evaluation.errors import FinetuneError
 from workbench.interop.transformers_tokenizer import tokenizer_from_transformers, usable_positions
 from workbench.tokenization.tokenizer import Tokenizer
@@ -122,13 +123,15 @@ def random_init_hash(architecture: Any, tokenizer: Tokenizer) -> str:
     return "init-" + config_hash({"architecture": architecture, "tokenizer": vocabulary})[:11]
 
 
-def _encoder_task_model(config, tokenizer: Tokenizer, state_dict, kind: str, num_labels: int, init: str, where: Path):
+def _encoder_task_model(config, tokenizer: Tokenizer, state_dict, kind: str, num_labels: int, init: str, where: Path,
+                        dropout: Dropout):
     """The workbench fine-tuning model (fresh head) with ``state_dict``'s encoder weights, or with the
     encoder's own initialisation (the one pretraining starts from, drawn from torch's seeded RNG) when
     ``init="random"``."""
     from workbench.model.encoder import Encoder
     from workbench.model.loading import WeightsMismatchError, load_encoder_weights
 
+    config = dropout.applied_to(config)  # dropout has no weights: the random draw below does not depend on it
     if init == "random":  # drawn first, exactly as pretraining's step 0 (PretrainingModel builds Encoder(config) first)
         state_dict = {f"encoder.{k}": v for k, v in Encoder(config, add_pooler=False).state_dict().items()}
     model = _with_head(config, kind, num_labels)
@@ -139,10 +142,10 @@ def _encoder_task_model(config, tokenizer: Tokenizer, state_dict, kind: str, num
     return TaskModel(model, "workbench", kind, model.encoder)
 
 
-def _workbench(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTask:
+def _workbench(path: Path, kind: str, num_labels: int, init: str, dropout: Dropout) -> LoadedForTask:
     loaded = load_model_folder(path)
     config = loaded.encoder_config
-    model = _encoder_task_model(config, loaded.tokenizer, loaded.state_dict, kind, num_labels, init, path)
+    model = _encoder_task_model(config, loaded.tokenizer, loaded.state_dict, kind, num_labels, init, path, dropout)
     if init == "random":
         checkpoint = random_init_hash(dataclasses.asdict(config), loaded.tokenizer)
     else:
@@ -150,12 +153,12 @@ def _workbench(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTa
     return LoadedForTask(model, loaded.tokenizer, checkpoint, default_model_name(path), config.max_positions, "workbench", init)
 
 
-def _checkpoint(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTask:
+def _checkpoint(path: Path, kind: str, num_labels: int, init: str, dropout: Dropout) -> LoadedForTask:
     """One checkpoint of a pretraining run (``runs/<run>/checkpoints/step-N``): named ``<run>@<step>``; its random
     init is the run's (``<run> (random init)``), the same for every checkpoint."""
     loaded = load_run_checkpoint(path)
     config = loaded.encoder_config
-    model = _encoder_task_model(config, loaded.tokenizer, loaded.state_dict, kind, num_labels, init, path)
+    model = _encoder_task_model(config, loaded.tokenizer, loaded.state_dict, kind, num_labels, init, path, dropout)
     run = path.parent.parent.name
     if init == "random":
         checkpoint, name, position = random_init_hash(dataclasses.asdict(config), loaded.tokenizer), run, None
@@ -164,7 +167,7 @@ def _checkpoint(path: Path, kind: str, num_labels: int, init: str) -> LoadedForT
     return LoadedForTask(model, loaded.tokenizer, checkpoint, name, config.max_positions, "workbench", init, position, run)
 
 
-def _fairseq(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTask:
+def _fairseq(path: Path, kind: str, num_labels: int, init: str, dropout: Dropout) -> LoadedForTask:
     """A fairseq RoBERTa/CamemBERT folder (model.pt + dict.txt + sentencepiece.bpe.model), imported exactly."""
     from workbench.interop.fairseq_import import import_fairseq
     from workbench.interop.hf_config import InteropError
@@ -174,12 +177,12 @@ def _fairseq(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTask
     except InteropError as error:
         raise FinetuneError(str(error)) from None
     config = imported.config
-    model = _encoder_task_model(config, imported.tokenizer, imported.model.state_dict(), kind, num_labels, init, path)
+    model = _encoder_task_model(config, imported.tokenizer, imported.model.state_dict(), kind, num_labels, init, path, dropout)
     checkpoint = imported.checkpoint_sha256[:16] if init == "pretrained" else random_init_hash(dataclasses.asdict(config), imported.tokenizer)
     return LoadedForTask(model, imported.tokenizer, checkpoint, default_model_name(path), config.max_positions, "fairseq", init)
 
 
-def _transformers(path: Path, kind: str, num_labels: int, init: str) -> LoadedForTask:
+def _transformers(path: Path, kind: str, num_labels: int, init: str, dropout: Dropout) -> LoadedForTask:
     import transformers
 
     tokenizer, _ = tokenizer_from_transformers(path)
@@ -190,6 +193,7 @@ def _transformers(path: Path, kind: str, num_labels: int, init: str) -> LoadedFo
         "extractive_qa": transformers.AutoModelForQuestionAnswering,
     }
     kwargs = {} if kind == "extractive_qa" else {"num_labels": num_labels}
+    kwargs.update(dropout.transformers_kwargs(transformers.AutoConfig.from_pretrained(str(path)), path))
     try:
         if init == "random":  # the class's own _init_weights (from_config), drawn from torch's seeded RNG
             model = classes[kind].from_config(transformers.AutoConfig.from_pretrained(str(path), **kwargs))
@@ -212,28 +216,32 @@ def _transformers(path: Path, kind: str, num_labels: int, init: str) -> LoadedFo
     )
 
 
-def load_for_task(path: str | Path, kind: str, num_labels: int, init: str = "pretrained") -> LoadedForTask:
+def load_for_task(
+    path: str | Path, kind: str, num_labels: int, init: str = "pretrained", dropout: Optional[Dropout] = None
+) -> LoadedForTask:
     """The model at ``path`` (workbench model folder, pretraining run folder, one checkpoint of a run,
     transformers folder or fairseq folder) with a fresh head; ``init="random"``: the same architecture and
-    tokenizer from the family's initialisation instead of the pretrained weights (seed torch first)."""
+    tokenizer from the family's initialisation instead of the pretrained weights (seed torch first);
+    ``dropout``: fine-tuning dropout probabilities replacing the model's own (``finetune.dropout``)."""
+    dropout = dropout or Dropout()
     if init not in INITS:
         raise FinetuneError(f"finetune.init={init!r}: use one of {' | '.join(INITS)}")
     path = Path(path).expanduser()
     checkpoint = checkpoint_folder(path)
     if checkpoint is not None:
-        return _checkpoint(checkpoint, kind, num_labels, init)
+        return _checkpoint(checkpoint, kind, num_labels, init, dropout)
     if not path.exists():
         raise FinetuneError(f"model folder {path} does not exist (finetune.model)")
     if not is_model_folder(path) and is_model_folder(path / "model"):
         path = path / "model"  # a pretraining run folder: its final model
     if is_model_folder(path):
-        return _workbench(path, kind, num_labels, init)
+        return _workbench(path, kind, num_labels, init, dropout)
     if (path / "config.json").exists():
-        return _transformers(path, kind, num_labels, init)
+        return _transformers(path, kind, num_labels, init, dropout)
     from workbench.interop.fairseq_import import is_fairseq_folder
 
     if is_fairseq_folder(path):
-        return _fairseq(path, kind, num_labels, init)
+        return _fairseq(path, kind, num_labels, init, dropout)
     raise FinetuneError(
         f"{path} is neither a workbench model folder (model.safetensors + manifest.json), a transformers"
         " folder (config.json) nor a fairseq folder (model.pt + dict.txt); point finetune.model at"
