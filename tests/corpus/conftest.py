@@ -28,6 +28,15 @@ def prose_files(prose_dir: Path) -> list[Path]:
     return sorted(prose_dir.glob("*.txt"))
 
 
+def write_prose_excerpt(folder: Path, files: list[Path], lines: int) -> Path:
+    """The first ``lines`` lines of each of ``files`` (real prose, one paragraph per line), under their names in
+    ``folder``: a temporary copy, never in the repository."""
+    for path in files:
+        head = path.read_text(encoding="utf-8").splitlines()[:lines]
+        (folder / path.name).write_text("\n".join(head) + "\n", encoding="utf-8")
+    return folder
+
+
 def _save(backend: HFTokenizer, folder: Path, family: str, algorithm: str, specials: dict) -> Tokenizer:
     folder.mkdir(parents=True, exist_ok=True)
     backend.save(str(folder / "tokenizer.json"))

@@ -22,6 +22,8 @@ from workbench.artifacts.hashing import sha256_file
 from workbench.corpus.shards import ShardSet
 from workbench.text.sources import SourceError
 
+from .conftest import write_prose_excerpt
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -38,11 +40,7 @@ def _corpus(path: str, **kw) -> CorpusConfig:
 @pytest.fixture(scope="module")
 def small_text(tmp_path_factory, prose_files) -> Path:
     """~0.4 MB of real prose, one paragraph per line, in 4 files (a temporary copy, never in the repo)."""
-    folder = tmp_path_factory.mktemp("small")
-    for path in prose_files[:4]:
-        lines = path.read_text(encoding="utf-8").splitlines()[:300]
-        (folder / path.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder
+    return write_prose_excerpt(tmp_path_factory.mktemp("small"), prose_files[:4], lines=300)
 
 
 @pytest.mark.parametrize("mode", ["full_sentences", "sentence_pairs", "stream"])

@@ -16,6 +16,8 @@ from workbench.corpus.config import CorpusConfig, PackingConfig, SourceConfig
 from workbench.corpus.prepare import LEGACY_STATE_FILE, STATE_FILE, PrepareError, prepare_corpus
 from workbench.corpus.resume_state import StateFileError, read_state, write_state
 
+from .conftest import write_prose_excerpt
+
 
 class Payload:
     """Unpickling this creates ``marker``: the proof that a state file ran code."""
@@ -29,10 +31,7 @@ class Payload:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, prose_files) -> CorpusConfig:
-    folder = tmp_path_factory.mktemp("resume-text")
-    for path in prose_files[:2]:
-        lines = path.read_text(encoding="utf-8").splitlines()[:150]
-        (folder / path.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    folder = write_prose_excerpt(tmp_path_factory.mktemp("resume-text"), prose_files[:2], lines=150)
     return CorpusConfig(name="t", sources=[SourceConfig(path=str(folder / "*.txt"))], document_boundary="line", validation_fraction=0.05)
 
 
