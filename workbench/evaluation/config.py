@@ -34,6 +34,7 @@ LR_SCHEDULES = ("linear", "constant")  # after warmup: linear decay to 0, or con
 REVIEW_FIELDS = ("summary", "text", "title")
 INITS = ("pretrained", "random")
 RANDOM_INIT_SUFFIX = " (random init)"  # leaderboard name of a random-initialisation row: "<model> (random init)"
+BENCHMARKS = {"flue": "fr", "glue": "en", "none": None}  # benchmark -> the language its tasks must have
 CARVE_GROUPS = ("example", "text")  # held-out splits drawn by example, or by first text (premises stay on one side)
 
 
@@ -85,7 +86,10 @@ class TaskRecipe:
 class TaskConfig:
     name: str = MISSING
     kind: str = "classification"
-    language: str = "fr"  # fr tasks enter the FLUE-style average, en tasks the GLUE-style one
+    language: str = "fr"
+    # the published benchmark the task belongs to: flue tasks (fr) enter the leaderboard's FLUE average, glue
+    # tasks (en) the GLUE average; none: the language's own average ("French (non-FLUE) avg", ...)
+    benchmark: str = "none"
     format: str = "tsv"
     train: Optional[str] = None  # local file path, or hub split name when format=datasets
     dev: Optional[str] = None  # None: carve dev_fraction of train (split_seed) as dev
@@ -135,6 +139,12 @@ class TaskConfig:
         name = self.name
         check_choice(f"task.kind (task {name})", self.kind, TASK_KINDS)
         check_choice(f"task.format (task {name})", self.format, FORMATS)
+        check_choice(f"task.benchmark (task {name})", self.benchmark, tuple(BENCHMARKS))
+        if BENCHMARKS[self.benchmark] not in (None, self.language):
+            raise ConfigError(
+                f"task {name}: task.benchmark={self.benchmark} holds {BENCHMARKS[self.benchmark]} tasks, not"
+                f" task.language={self.language}; set task.benchmark=none or task.language={BENCHMARKS[self.benchmark]}"
+            )
         check_choice(f"task.metric (task {name})", self.metric, METRICS)
         check_choice(f"task.tag_scheme (task {name})", self.tag_scheme, TAG_SCHEMES)
         check_choice(f"task.squad_normalization (task {name})", self.squad_normalization, SQUAD_NORMALIZATIONS)

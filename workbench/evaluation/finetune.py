@@ -323,7 +323,9 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
         scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir,
                                           hardware.precision)
     db.store(JobRecord(key, task.language, PRIMARY_METRIC[task.metric], scores, curves,
-                       created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), code_version=_code_version_text(), run_dir=str(run_dir)))
+                       created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), code_version=_code_version_text(), run_dir=str(run_dir),
+                       benchmark=task.benchmark,
+                       squad_normalization=task.squad_normalization if task.kind == "extractive_qa" else ""))
     return JobResult(key, scores, run_dir, curves, reused is not None)
 
 

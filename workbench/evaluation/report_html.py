@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 from workbench.evaluation.comparisons import Comparisons
 from workbench.evaluation.protocol import Leaderboard
 from workbench.evaluation.report_tables import (
-    FLAGS_NOTE, average_cell, average_names, comparison_sections, hparams_text, headline_cell,
+    FLAGS_NOTE, average_cell, average_names, comparison_sections, hparams_text, headline_cell, table_notes,
 )
 
 _STYLE = """
@@ -66,6 +66,7 @@ def html_page(board: Leaderboard, title: str, bars: Optional[bytes], curves: Dic
         '<p class="note">Scores in %: mean ± std over seeds of the configuration with the best mean dev score,'
         " on the test split(s); (dev) marks a task without a labeled test split.</p>",
         _table(["model", *board.tasks, *averages], headline_rows),
+        *(f'<p class="note">{_e(note)}</p>' for note in table_notes(board)),
         f'<p class="note">{_e(FLAGS_NOTE)}</p>',
     ]
     for section_title, note, header, rows in comparison_sections(comparisons or Comparisons()):

@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from workbench.evaluation.errors import ResultsError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: results.benchmark and results.squad_normalization (version 1 files are migrated)
 LOCK_TIMEOUT_SECONDS = 120.0  # how long a writer waits for another one's transaction
 
 _SCHEMA = """
@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS results (
     created TEXT NOT NULL,
     code_version TEXT NOT NULL,
     run_dir TEXT NOT NULL,
+    benchmark TEXT NOT NULL DEFAULT '',
+    squad_normalization TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (model, checkpoint_hash, task, seed, hparams_hash, split, metric)
 );
 CREATE TABLE IF NOT EXISTS curves (
@@ -58,6 +60,9 @@ CREATE TABLE IF NOT EXISTS curves (
     PRIMARY KEY (model, checkpoint_hash, task, seed, hparams_hash, split, metric, step)
 );
 """
+
+# columns added after version 1, with the value a version-1 row gets ('' = not recorded)
+_ADDED_COLUMNS = {"benchmark": "TEXT NOT NULL DEFAULT ''", "squad_normalization": "TEXT NOT NULL DEFAULT ''"}
 
 _JOB = "model = ? AND checkpoint_hash = ? AND task = ? AND seed = ? AND hparams_hash = ?"
 
@@ -106,6 +111,8 @@ class JobRecord:
     created: str = ""
     code_version: str = ""
     run_dir: str = ""
+    benchmark: str = "none"  # the task's benchmark (task.benchmark): flue, glue or none
+    squad_normalization: str = ""  # extractive QA: the answer normalisation of EM/F1 (official, french); else ''
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,8 @@ class ResultRow:
     created: str
     code_version: str
     run_dir: str
+    benchmark: str = ""  # '' in rows stored by a version-1 database (benchmark not recorded)
+    squad_normalization: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,12 @@ class ResultsDB:
             row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            elif row[0] == "1":  # same tables, fewer result columns: add them (old rows: not recorded)
+                present = {info[1] for info in connection.execute("PRAGMA table_info(results)")}
+                for column, declaration in _ADDED_COLUMNS.items():
+                    if column not in present:
+                        connection.execute(f"ALTER TABLE results ADD COLUMN {column} {declaration}")
+                connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise ResultsError(
                     f"{self.path}: results schema version {row[0]}, this workbench writes {SCHEMA_VERSION};"
@@ -197,7 +212,7 @@ class ResultsDB:
         hparams = canonical_json(record.key.hparams)
         rows = [
             (*key[:3], record.language, record.primary_metric, split, metric, float(value), key[3], key[4], hparams,
-             record.created, record.code_version, record.run_dir)
+             record.created, record.code_version, record.run_dir, record.benchmark, record.squad_normalization)
             for split, metrics in sorted(record.scores.items())
             for metric, value in sorted(metrics.items())
         ]
@@ -206,7 +221,8 @@ class ResultsDB:
             connection.execute(f"DELETE FROM curves WHERE {_JOB}", key)
             connection.executemany(
                 "INSERT INTO results (model, checkpoint_hash, task, language, primary_metric, split, metric, value,"
-                " seed, hparams_hash, hparams, created, code_version, run_dir) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " seed, hparams_hash, hparams, created, code_version, run_dir, benchmark, squad_normalization)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
             connection.executemany(
@@ -228,7 +244,7 @@ class ResultsDB:
         with self._connect() as connection:
             rows = connection.execute(
                 "SELECT model, checkpoint_hash, task, language, primary_metric, split, metric, value, seed, hparams_hash,"
-                f" hparams, created, code_version, run_dir FROM results{where}"
+                f" hparams, created, code_version, run_dir, benchmark, squad_normalization FROM results{where}"
                 " ORDER BY model, checkpoint_hash, task, hparams_hash, seed, split, metric",
                 params,
             ).fetchall()
