@@ -250,6 +250,7 @@ class FinetuneConfig:
 
 
 DATA_SOURCES = ("default", "local")
+REPORT_FORMATS = ("all", "markdown", "csv", "html", "latex")
 
 
 @dataclass
@@ -271,3 +272,9 @@ class ReportConfig:
     tasks: List[str] = field(default_factory=list)  # empty: every task in the database
     database: Optional[str] = None  # default <paths.evals>/results.sqlite
     plots: bool = True  # embed PNG plots (per-task bars, learning curves) in the HTML page
+    # the files written under output_dir: all (leaderboard.md, .csv, .html and .tex) | markdown | csv | html |
+    # latex (leaderboard.tex: the headline table as a booktabs table for papers)
+    format: str = "all"
+
+    def __post_init__(self) -> None:
+        check_choice("report.format", self.format, REPORT_FORMATS)

@@ -1,4 +1,4 @@
-"""``python -m workbench report``: the results database into leaderboard.{md,csv,html}."""
+"""``python -m workbench report``: the results database into leaderboard.{md,csv,html,tex} (``report.format``)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,24 @@ from workbench.evaluation.config import ReportConfig
 from workbench.evaluation.errors import ResultsError
 from workbench.evaluation.protocol import Leaderboard, summarize
 from workbench.evaluation.report_html import html_page
+from workbench.evaluation.report_latex import latex_table
 from workbench.evaluation.report_tables import csv_text, markdown
 from workbench.evaluation.results_db import ResultsDB
 
 
 @dataclass(frozen=True)
 class ReportFiles:
-    markdown: Path
-    csv: Path
-    html: Path
+    """The files written (None: not selected by ``report.format``)."""
+
+    markdown: Optional[Path]
+    csv: Optional[Path]
+    html: Optional[Path]
+    latex: Optional[Path]
     leaderboard: Leaderboard
     comparisons: Comparisons
+
+    def written(self) -> list[Path]:
+        return [path for path in (self.markdown, self.csv, self.html, self.latex) if path is not None]
 
 
 def build_report(config: ReportConfig, database: str | Path, output_dir: Optional[str | Path] = None) -> ReportFiles:
@@ -40,8 +47,9 @@ def build_report(config: ReportConfig, database: str | Path, output_dir: Optiona
     board = summarize(rows)
     comparisons = compare(board)  # gains over random init, baselines, flags, pretraining-gain curves
     out = Path(output_dir if output_dir is not None else config.output_dir)
+    wanted = {config.format} if config.format != "all" else {"markdown", "csv", "html", "latex"}
     bars, curves, gain_curves = None, {}, {}
-    if config.plots:
+    if config.plots and "html" in wanted:
         from workbench.evaluation.report_plots import learning_curves, pretraining_gain_curve, task_bars  # matplotlib only when plotting
 
         bars = task_bars(board)
@@ -56,8 +64,15 @@ def build_report(config: ReportConfig, database: str | Path, output_dir: Optiona
                 curves[task] = png
     version = code_version()
     footer = f"{len(rows)} result rows from {database.name}; workbench {version.get('workbench')} {version.get('git_commit', '')}"
-    files = ReportFiles(out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.html", board, comparisons)
-    write_text(files.markdown, markdown(board, config.title, comparisons))
-    write_text(files.csv, csv_text(board, comparisons))
-    write_text(files.html, html_page(board, config.title, bars, curves, footer, comparisons, gain_curves))
+    paths = {name: out / f"leaderboard.{suffix}" if name in wanted else None
+             for name, suffix in (("markdown", "md"), ("csv", "csv"), ("html", "html"), ("latex", "tex"))}
+    files = ReportFiles(**paths, leaderboard=board, comparisons=comparisons)
+    if files.markdown:
+        write_text(files.markdown, markdown(board, config.title, comparisons))
+    if files.csv:
+        write_text(files.csv, csv_text(board, comparisons))
+    if files.html:
+        write_text(files.html, html_page(board, config.title, bars, curves, footer, comparisons, gain_curves))
+    if files.latex:
+        write_text(files.latex, latex_table(board, config.title))
     return files

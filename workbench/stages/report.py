@@ -1,4 +1,4 @@
-"""Stage ``report``: the leaderboard (markdown, CSV, self-contained HTML) from the results database."""
+"""Stage ``report``: the leaderboard (markdown, CSV, self-contained HTML, LaTeX) from the results database."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 
 def report(cfg: WorkbenchConfig) -> Path:
     files = build_report(cfg.report, cfg.report.database or results_db(cfg))
-    log.info("report: %s, %s, %s", files.markdown, files.csv, files.html)
-    return files.html
+    written = files.written()
+    log.info("report: %s", ", ".join(map(str, written)))
+    return files.html or written[0]
 
 
 run = report
