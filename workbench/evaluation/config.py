@@ -220,7 +220,10 @@ class FinetuneConfig:
     pad_to_multiple_of: int = 8  # dynamic padding rounds the batch length up to this (tensor-core friendly)
     eval_batch_size: int = 64
     evals_per_epoch: int = 1  # dev evaluations per epoch (model selection picks the best one)
-    log_every: int = 50  # optimizer steps between training-loss records (learning curves)
+    # optimizer steps between training-loss records (mean loss over the interval) in the job's curves.jsonl and the
+    # results database; the report draws every record. 1: every step (a sample job has ~20 steps: 50, the old
+    # default, left one or two points per job); raise it for jobs of tens of thousands of steps
+    log_every: int = 1
     database: Optional[str] = None  # results database; default <paths.evals>/results.sqlite
     save_predictions: bool = True  # write dev/test predictions into the run folder
 
@@ -275,6 +278,9 @@ class ReportConfig:
     # the files written under output_dir: all (leaderboard.md, .csv, .html and .tex) | markdown | csv | html |
     # latex (leaderboard.tex: the headline table as a booktabs table for papers)
     format: str = "all"
+    # pretraining run folders (runs/<run>; a bare name is looked up under paths.runs) whose metrics.jsonl the report
+    # draws: loss, validation perplexity, MLM accuracy and lr against steps, and a summary row per run
+    runs: List[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         check_choice("report.format", self.format, REPORT_FORMATS)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from workbench.evaluation.comparisons import CURVE_HEADER, GAIN_HEADER, Comparisons, curve_rows, gain_cells
 from workbench.evaluation.protocol import Leaderboard, TaskSummary
+from workbench.evaluation.report_runs import RUN_HEADER, RunCurves, run_rows
 
 
 def _md(text: str) -> str:
@@ -94,7 +95,14 @@ def hparams_text(summary: TaskSummary) -> str:
     return ", ".join(f"{key}={value}" for key, value in shown.items())
 
 
-def markdown(board: Leaderboard, title: str, comparisons: Optional[Comparisons] = None) -> str:
+RUNS_NOTE = (
+    "The pretraining runs of report.runs, from their metrics.jsonl (every logged step); the HTML report draws their"
+    " loss, validation perplexity, MLM accuracy and learning rate."
+)
+
+
+def markdown(board: Leaderboard, title: str, comparisons: Optional[Comparisons] = None,
+             runs: Sequence[RunCurves] = ()) -> str:
     averages = average_names(board)
     lines = [f"# {_md(title)}", ""]
     lines.append(
@@ -132,6 +140,11 @@ def markdown(board: Leaderboard, title: str, comparisons: Optional[Comparisons] 
                 ",".join(map(str, summary.seeds)), f"{summary.primary_metric} {summary.dev.format()}", tests,
             ]
             lines.append("| " + " | ".join(_md(cell) for cell in cells) + " |")
+    if runs:
+        lines += ["", "## Pretraining runs", "", RUNS_NOTE, ""]
+        lines.append("| " + " | ".join(RUN_HEADER) + " |")
+        lines.append("|" + "---|" * len(RUN_HEADER))
+        lines += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in run_rows(runs)]
     return "\n".join(lines) + "\n"
 
 
