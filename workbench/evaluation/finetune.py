@@ -325,7 +325,8 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
     db.store(JobRecord(key, task.language, PRIMARY_METRIC[task.metric], scores, curves,
                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), code_version=_code_version_text(), run_dir=str(run_dir),
                        benchmark=task.benchmark,
-                       squad_normalization=task.squad_normalization if task.kind == "extractive_qa" else ""))
+                       squad_normalization=task.squad_normalization if task.kind == "extractive_qa" else "",
+                       weights_id=loaded.weights_id))
     return JobResult(key, scores, run_dir, curves, reused is not None)
 
 

@@ -14,6 +14,11 @@ that group, since averages over different task sets are not comparable. Tasks of
 any other language (the custom task templates use ``custom``) are listed after
 them and enter no average. Rows stored before the benchmark was recorded (a
 version-1 database) count as ``none`` and are listed in ``unrecorded``.
+
+One row per encoder weights: model names whose jobs recorded the same ``weights_id``
+(``workbench.evaluation.weights_identity``: a run folder and its transformers export, one folder under two
+``finetune.model_name``) share the row of the plainest name, and the leaderboard lists the other names as
+aliases. Checkpoint rows (``<run>@<step>``) stay apart: they are the points of the pretraining-gain curve.
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ class TaskSummary:
     headline_split: str  # "test" or "dev" (no labeled test split)
     benchmark: str = "none"  # flue | glue | none ('' in rows stored before it was recorded)
     squad_normalization: str = ""  # extractive QA: official | french; '' otherwise
+    # every (model, checkpoint hash) of the row: more than one when several names hold the same encoder weights
+    members: List[Tuple[str, str]] = field(default_factory=list)
     flags: List[str] = field(default_factory=list)  # set by workbench.evaluation.comparisons (degenerate, chance level, ...)
 
 
@@ -87,6 +94,13 @@ class Leaderboard:
     benchmarks: Dict[str, str] = field(default_factory=dict)  # task -> flue | glue | none
     unrecorded: List[str] = field(default_factory=list)  # tasks whose rows do not record their benchmark
 
+    def aliases(self) -> Dict[str, List[str]]:
+        """Label -> the other model names whose results share its row (same encoder weights)."""
+        found: Dict[str, set] = defaultdict(set)
+        for (label, _), summary in self.summaries.items():
+            found[label].update(model for model, _ in summary.members if model != summary.model)
+        return {label: sorted(names) for label, names in sorted(found.items()) if names}
+
     def tasks_of(self, language: str) -> List[str]:
         return [task for task in self.tasks if self.languages[task] == language]
 
@@ -97,18 +111,36 @@ class Leaderboard:
         return {name: tasks for name, tasks in groups.items() if tasks}
 
 
-def _labels(rows: Sequence[ResultRow]) -> Dict[Tuple[str, str], str]:
-    hashes: Dict[str, set] = defaultdict(set)
+def _canonical(rows: Sequence[ResultRow]) -> Dict[Tuple[str, str], Tuple[str, str]]:
+    """(model, checkpoint hash) -> the (model, checkpoint hash) whose row it is: the names that hold the same
+    encoder weights (one ``weights_id``, e.g. ``runs/<run>`` and its ``transformers/`` export) share the row of
+    the plainest name (no ``@``, then the shortest); checkpoints of a run keep their ``<run>@<step>`` rows."""
+    groups: Dict[str, set] = defaultdict(set)
     for row in rows:
-        hashes[row.model].add(row.checkpoint_hash)
-    return {
-        (row.model, row.checkpoint_hash): row.model if len(hashes[row.model]) == 1 else f"{row.model}@{row.checkpoint_hash[:8]}"
-        for row in rows
-    }
+        # a checkpoint row (<run>@<step>) keeps its own row even when it equals the final model: it is a point of
+        # the pretraining-gain curve (workbench.evaluation.comparisons)
+        if row.weights_id and "pretraining" not in row.hparams:
+            groups[row.weights_id].add((row.model, row.checkpoint_hash))
+    canonical = {(row.model, row.checkpoint_hash): (row.model, row.checkpoint_hash) for row in rows}
+    for members in groups.values():
+        primary = min(members, key=lambda member: ("@" in member[0], len(member[0]), member))
+        canonical.update({member: primary for member in members})
+    return canonical
+
+
+def _labels(pairs: Sequence[Tuple[str, str]]) -> Dict[Tuple[str, str], str]:
+    hashes: Dict[str, set] = defaultdict(set)
+    for model, checkpoint in pairs:
+        hashes[model].add(checkpoint)
+    return {(model, checkpoint): model if len(hashes[model]) == 1 else f"{model}@{checkpoint[:8]}" for model, checkpoint in pairs}
 
 
 def summarize(rows: Sequence[ResultRow]) -> Leaderboard:
-    labels = _labels(rows)
+    canonical = _canonical(rows)
+    labels = _labels(sorted(set(canonical.values())))
+    members: Dict[Tuple[str, str], set] = defaultdict(set)  # canonical pair -> every (model, checkpoint) it stands for
+    for pair, primary in canonical.items():
+        members[primary].add(pair)
     # (model, ckpt, task) -> hparams_hash -> seed -> split -> metric -> value
     jobs: Dict[Tuple[str, str, str], Dict[str, Dict[int, Dict[str, Dict[str, float]]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
@@ -116,7 +148,7 @@ def summarize(rows: Sequence[ResultRow]) -> Leaderboard:
     info: Dict[Tuple[str, str, str], ResultRow] = {}
     hparams: Dict[str, Dict[str, Any]] = {}
     for row in rows:
-        key = (row.model, row.checkpoint_hash, row.task)
+        key = (*canonical[(row.model, row.checkpoint_hash)], row.task)
         jobs[key][row.hparams_hash][row.seed][row.split][row.metric] = row.value
         info[key] = row
         hparams[row.hparams_hash] = row.hparams
@@ -162,7 +194,7 @@ def summarize(rows: Sequence[ResultRow]) -> Leaderboard:
         summaries[(label, key[2])] = TaskSummary(
             label, key[0], key[1], key[2], first.language, primary, hparams[best], best, sorted(seeds),
             len(configs), metrics["dev"][primary], tests, metrics, headline, headline_split,
-            first.benchmark or "none", first.squad_normalization,
+            first.benchmark or "none", first.squad_normalization, sorted(members[(key[0], key[1])]),
         )
 
     all_labels = sorted({label for label, _ in summaries})

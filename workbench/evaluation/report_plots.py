@@ -63,9 +63,10 @@ def curve_series(board: Leaderboard, curves: Sequence[CurveRow], task: str) -> D
         summary = board.summaries.get((label, task))
         if summary is None:
             continue
+        members = set(summary.members) or {(summary.model, summary.checkpoint_hash)}  # the row's aliases too
         for point in curves:
-            if (point.model, point.checkpoint_hash, point.task, point.hparams_hash) != (
-                summary.model, summary.checkpoint_hash, task, summary.hparams_hash
+            if (point.model, point.checkpoint_hash) not in members or (point.task, point.hparams_hash) != (
+                task, summary.hparams_hash
             ):
                 continue
             if point.split == "dev" and point.metric == summary.primary_metric:

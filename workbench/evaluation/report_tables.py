@@ -42,6 +42,10 @@ def table_notes(board: Leaderboard) -> List[str]:
     notes = [f"{name}: mean of {', '.join(tasks)}." for name, tasks in board.average_tasks().items()]
     if any(summary.squad_normalization == "french" for summary in board.summaries.values()):
         notes.append(FRENCH_QA_NOTE)
+    aliases = board.aliases()
+    if aliases:
+        notes.append("Same encoder weights under other names (one row each): " + "; ".join(
+            f"{label} = {', '.join(names)}" for label, names in aliases.items()) + ".")
     if board.unrecorded:
         notes.append(
             f"Benchmark not recorded for {', '.join(board.unrecorded)} (stored by an older workbench): counted outside"
@@ -150,7 +154,7 @@ def markdown(board: Leaderboard, title: str, comparisons: Optional[Comparisons] 
 
 CSV_COLUMNS = [
     "model", "checkpoint_hash", "task", "language", "split", "metric", "mean", "std", "n_seeds", "seeds",
-    "primary", "hparams_hash", "hparams", "benchmark", "squad_normalization",
+    "primary", "hparams_hash", "hparams", "benchmark", "squad_normalization", "aliases",
 ]
 
 
@@ -160,6 +164,7 @@ def csv_text(board: Leaderboard, comparisons: Optional[Comparisons] = None) -> s
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    aliases = board.aliases()
     for label in board.labels:
         for task in board.tasks:
             summary = board.summaries.get((label, task))
@@ -172,13 +177,13 @@ def csv_text(board: Leaderboard, comparisons: Optional[Comparisons] = None) -> s
                         f"{stat.mean:.4f}", f"{stat.std:.4f}", stat.n, " ".join(map(str, summary.seeds)),
                         int(metric == summary.primary_metric), summary.hparams_hash,
                         json.dumps(summary.hparams, sort_keys=True, ensure_ascii=False),
-                        summary.benchmark, summary.squad_normalization,
+                        summary.benchmark, summary.squad_normalization, " ".join(aliases.get(label, [])),
                     ])
         groups = board.average_tasks()
         for name, value in board.averages[label].items():
             if value is not None:  # the hparams column names the averaged tasks
                 writer.writerow([label, "", name, "", "headline", "average", f"{value:.4f}", "", "", "", 1, "",
-                                 json.dumps({"tasks": groups[name]}), "", ""])
+                                 json.dumps({"tasks": groups[name]}), "", "", ""])
     for gain in (comparisons or Comparisons()).gains:
         summary = board.summaries[(gain.label, gain.task)]
         values = {"gain": gain.difference.value}
@@ -187,5 +192,5 @@ def csv_text(board: Leaderboard, comparisons: Optional[Comparisons] = None) -> s
         for metric, value in values.items():
             writer.writerow([gain.label, summary.checkpoint_hash, gain.task, summary.language, "gain_over_random_init", metric,
                              f"{value:.4f}", "", gain.pretrained.n, "", 0, summary.hparams_hash, json.dumps({"random_init": gain.random_label}),
-                             summary.benchmark, summary.squad_normalization])
+                             summary.benchmark, summary.squad_normalization, ""])
     return buffer.getvalue()
