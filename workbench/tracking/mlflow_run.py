@@ -8,6 +8,7 @@ is taken up again (a resumed pretraining run stays one MLflow run). MLflow is an
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import time
@@ -25,12 +26,16 @@ RUN_TAG = "workbench.folder"  # the run folder or job folder an MLflow run recor
 _BATCH = 100  # MLflow accepts at most 100 params and 1000 metrics per log_batch request
 
 
-def mlflow_missing() -> Optional[str]:
-    """Why MLflow cannot be used (None when it can)."""
-    try:
-        import mlflow  # noqa: F401
-    except ImportError as error:
-        return f"tracking=mlflow needs MLflow ({error}): pip install -e .[tracking] (mlflow-skinny), or tracking=none"
+def mlflow_missing(uri: Optional[str] = None) -> Optional[str]:
+    """Why MLflow cannot be used with ``uri`` (None when it can); a SQLite store (the default) needs sqlalchemy and
+    alembic, which mlflow-skinny does not require."""
+    modules = ["mlflow"] + (["sqlalchemy", "alembic"] if uri is None or uri.startswith("sqlite:") else [])
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            return (f"tracking=mlflow needs {module} ({error}): pip install -e .[tracking] (mlflow-skinny, sqlalchemy,"
+                    " alembic), or tracking=none")
     return None
 
 
@@ -68,7 +73,7 @@ class MlflowRun:
 
 def start_run(tracking: TrackingConfig, default_dir: Path, default_experiment: str, run_name: str,
               params: Mapping[str, str], tags: Mapping[str, str], resume_tag: Optional[str] = None) -> MlflowRun:
-    missing = mlflow_missing()
+    missing = mlflow_missing(tracking.uri)
     if missing is not None:
         raise ConfigError(missing)
     from mlflow.entities import Param
@@ -77,9 +82,9 @@ def start_run(tracking: TrackingConfig, default_dir: Path, default_experiment: s
     uri = store_uri(tracking, default_dir)
     if tracking.uri is None:
         Path(default_dir).mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=uri)
     name = tracking.experiment or default_experiment
     try:
+        client = MlflowClient(tracking_uri=uri)
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
             location = None if tracking.uri else (Path(default_dir).resolve() / ARTIFACTS_DIR).as_uri()
