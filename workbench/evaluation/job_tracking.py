@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from workbench.tracking.config import TrackingConfig
-from workbench.tracking.mlflow_run import MlflowRun, run_tags, start_run
+from workbench.tracking.mlflow_run import EVAL_EXPERIMENT, MlflowRun, open_experiment, run_tags, start_run
 from workbench.tracking.params import flatten_params
 from workbench.training.metrics_log import TensorBoardLog
 
@@ -32,6 +32,11 @@ class JobTracking:
 
     tracking: TrackingConfig
     default_dir: Path
+
+    def check(self) -> None:
+        """Open the store once before any job (tracking=mlflow): a missing MLflow or a bad URI fails at once."""
+        if self.tracking.enabled:
+            open_experiment(self.tracking, self.default_dir, EVAL_EXPERIMENT)
 
 
 class JobLog:
@@ -51,7 +56,7 @@ class JobLog:
         shutil.rmtree(self.live, ignore_errors=True)  # left by a job that was killed
         self._tb = TensorBoardLog(self.live / TENSORBOARD_DIR)
         if self._tracking is not None and self._tracking.tracking.enabled:
-            self.mlflow = start_run(self._tracking.tracking, self._tracking.default_dir, "workbench-eval", self._name,
+            self.mlflow = start_run(self._tracking.tracking, self._tracking.default_dir, EVAL_EXPERIMENT, self._name,
                                     flatten_params(self._config), run_tags("finetuning", self._tags))
         return self
 

@@ -53,6 +53,7 @@ def evaluate(cfg: WorkbenchConfig) -> List[JobResult]:
     except FinetuneError as error:
         raise ConfigError(str(error)) from None
     tracking = JobTracking(cfg.tracking, Path(cfg.paths.evals))  # tracking=mlflow: a store in paths.evals by default
+    tracking.check()
     results = []
     for finetune in jobs:
         for task in tasks:

@@ -31,7 +31,7 @@ from workbench.training.export import export_run
 from workbench.training.loop import TrainResult, pretrain
 from workbench.training.metrics_log import read_metrics
 from workbench.training.sweep_summary import sweep_dir_of, write_summary
-from workbench.tracking.mlflow_run import MlflowRun, run_tags, start_run
+from workbench.tracking.mlflow_run import TRAIN_EXPERIMENT, MlflowRun, run_tags, start_run
 from workbench.tracking.params import flatten_params
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def _start_tracking(cfg: WorkbenchConfig, out: Path) -> Optional[MlflowRun]:
     if not cfg.tracking.enabled:
         return None
     name = cfg.run_name if out.name == cfg.run_name else f"{cfg.run_name}/{out.name}"  # a multirun job: its folder
-    return start_run(cfg.tracking, Path(cfg.paths.runs), "workbench-train", name, flatten_params(cfg),
+    return start_run(cfg.tracking, Path(cfg.paths.runs), TRAIN_EXPERIMENT, name, flatten_params(cfg),
                      run_tags("pretraining", {"workbench.run_name": cfg.run_name}), resume_tag=str(out.resolve()))
 
 

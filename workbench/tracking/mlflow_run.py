@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from workbench.config.choices import ConfigError
 from workbench.tracking.config import TrackingConfig
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 STORE_FILE = "mlflow.db"  # the default local store, in paths.runs (train) or paths.evals (eval)
 ARTIFACTS_DIR = "mlartifacts"  # its artifacts, beside it
+TRAIN_EXPERIMENT, EVAL_EXPERIMENT = "workbench-train", "workbench-eval"  # tracking.experiment=null
 RUN_TAG = "workbench.folder"  # the run folder or job folder an MLflow run records
 _BATCH = 100  # MLflow accepts at most 100 params and 1000 metrics per log_batch request
 
@@ -71,12 +72,12 @@ class MlflowRun:
         self.client.set_terminated(self.run_id, status=status)
 
 
-def start_run(tracking: TrackingConfig, default_dir: Path, default_experiment: str, run_name: str,
-              params: Mapping[str, str], tags: Mapping[str, str], resume_tag: Optional[str] = None) -> MlflowRun:
+def open_experiment(tracking: TrackingConfig, default_dir: Path, default_experiment: str) -> Tuple[Any, str]:
+    """The client and experiment id (the experiment is created when missing); one ``ConfigError`` naming the URI and
+    the fix when MLflow is missing or cannot open it. The stages call it before any work, so a typo costs nothing."""
     missing = mlflow_missing(tracking.uri)
     if missing is not None:
         raise ConfigError(missing)
-    from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
     uri = store_uri(tracking, default_dir)
@@ -88,12 +89,19 @@ def start_run(tracking: TrackingConfig, default_dir: Path, default_experiment: s
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
             location = None if tracking.uri else (Path(default_dir).resolve() / ARTIFACTS_DIR).as_uri()
-            experiment_id = client.create_experiment(name, artifact_location=location)
-        else:
-            experiment_id = experiment.experiment_id
+            return client, client.create_experiment(name, artifact_location=location)
+        return client, experiment.experiment_id
     except Exception as error:  # an unreachable server, a database that is not MLflow's: one line, with the fix
         raise ConfigError(f"tracking.uri={uri}: MLflow cannot open experiment {name!r} ({type(error).__name__}: "
                           f"{str(error).splitlines()[0] if str(error) else ''}); fix the URI or use tracking=none") from None
+
+
+def start_run(tracking: TrackingConfig, default_dir: Path, default_experiment: str, run_name: str,
+              params: Mapping[str, str], tags: Mapping[str, str], resume_tag: Optional[str] = None) -> MlflowRun:
+    client, experiment_id = open_experiment(tracking, default_dir, default_experiment)
+    from mlflow.entities import Param
+
+    uri, name = store_uri(tracking, default_dir), tracking.experiment or default_experiment
     all_tags = dict(tags)
     if resume_tag is not None:
         all_tags[RUN_TAG] = resume_tag
