@@ -39,7 +39,7 @@ def test_eval_job_is_tracked_in_a_local_mlflow_store(tmp_path, tiny_model_dir, m
     client = MlflowClient(tracking_uri=f"sqlite:///{evals / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("workbench-eval")
     [run] = client.search_runs([experiment.experiment_id])
-    assert run.info.status == "FINISHED" and run.info.run_name == "tiny/sample_sentiment/seed-1"
+    assert run.info.status == "FINISHED" and run.info.run_name == f"tiny/sample_sentiment/{result.key.hparams_hash}/seed-1"
     assert run.data.tags["workbench.kind"] == "finetuning" and run.data.tags["workbench.job_hash"] == result.key.hparams_hash
     params = run.data.params
     assert params["task.name"] == "sample_sentiment" and params["finetune.lr"] == "0.001" and params["seed"] == "1"

@@ -328,7 +328,8 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, 
         scores, curves = reused
         log.info("%s: reusing finished run %s", task.name, run_dir)
     else:
-        with JobLog(run_dir, tracking, f"{name}/{task.name}/seed-{seed}", job_config(task, finetune, hp.as_dict(), seed),
+        with JobLog(run_dir, tracking, f"{name}/{task.name}/{key.hparams_hash}/seed-{seed}",
+                    job_config(task, finetune, hp.as_dict(), seed),
                     {"workbench.model": name, "workbench.task": task.name, "workbench.job_hash": key.hparams_hash}) as job:
             scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir,
                                               hardware.precision, job)
