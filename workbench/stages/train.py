@@ -58,8 +58,10 @@ def _start_tracking(cfg: WorkbenchConfig, out: Path) -> Optional[MlflowRun]:
     if not cfg.tracking.enabled:
         return None
     name = cfg.run_name if out.name == cfg.run_name else f"{cfg.run_name}/{out.name}"  # a multirun job: its folder
+    resumes = any((out / "checkpoints").glob("step-*"))  # else training starts at step 0: a new MLflow run
     return start_run(cfg.tracking, Path(cfg.paths.runs), TRAIN_EXPERIMENT, name, flatten_params(cfg),
-                     run_tags("pretraining", {"workbench.run_name": cfg.run_name}), resume_tag=str(out.resolve()))
+                     run_tags("pretraining", {"workbench.run_name": cfg.run_name}), resume_tag=str(out.resolve()),
+                     resume=resumes)
 
 
 def _track_artifacts(tracked: MlflowRun, cfg: WorkbenchConfig, result: TrainResult) -> None:

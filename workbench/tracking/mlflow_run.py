@@ -2,7 +2,7 @@
 
 ``start_run`` opens the run in ``tracking.uri`` (by default a SQLite store in the stage's output folder, artifacts
 beside it) under ``tracking.experiment``; with ``resume_tag`` set, an unfinished run carrying the same tag value
-is taken up again (a resumed pretraining run stays one MLflow run). MLflow is an optional dependency
+is taken up again (a resumed pretraining run stays one MLflow run; a run started afresh is a new one). MLflow is an optional dependency
 (``pip install -e .[tracking]``): without it ``tracking=mlflow`` stops at once with that command.
 """
 
@@ -97,7 +97,10 @@ def open_experiment(tracking: TrackingConfig, default_dir: Path, default_experim
 
 
 def start_run(tracking: TrackingConfig, default_dir: Path, default_experiment: str, run_name: str,
-              params: Mapping[str, str], tags: Mapping[str, str], resume_tag: Optional[str] = None) -> MlflowRun:
+              params: Mapping[str, str], tags: Mapping[str, str], resume_tag: Optional[str] = None,
+              resume: bool = True) -> MlflowRun:
+    """``resume_tag``: the folder the run records (tag ``workbench.folder``); with ``resume``, the newest unfinished
+    MLflow run of that folder is taken up again instead of a new one."""
     client, experiment_id = open_experiment(tracking, default_dir, default_experiment)
     from mlflow.entities import Param
 
@@ -107,7 +110,7 @@ def start_run(tracking: TrackingConfig, default_dir: Path, default_experiment: s
         all_tags[RUN_TAG] = resume_tag
         previous = client.search_runs([experiment_id], filter_string=f"tags.`{RUN_TAG}` = '{_quoted(resume_tag)}'",
                                       order_by=["attributes.start_time DESC"], max_results=1)
-        if previous and previous[0].info.status != "FINISHED":
+        if resume and previous and previous[0].info.status != "FINISHED":
             run_id = previous[0].info.run_id
             client.update_run(run_id, status="RUNNING")
             log.info("tracking: resuming MLflow run %s (%s) in %s", run_id, run_name, uri)
