@@ -17,6 +17,7 @@ from workbench.inference.config import EmbedConfig, FillMaskConfig
 from workbench.model.config import EncoderConfig
 from workbench.tokenization.config import TokenizerConfig
 from workbench.tokenization.report_config import TokenizerReportConfig
+from workbench.tracking.config import TrackingConfig
 from workbench.training.config import HardwareConfig, TrainerConfig
 
 
@@ -51,6 +52,7 @@ class WorkbenchConfig:
     tokenizer_report: TokenizerReportConfig = field(default_factory=TokenizerReportConfig)
     fill_mask: FillMaskConfig = field(default_factory=FillMaskConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)  # tracking=mlflow: train and eval also log to MLflow
 
     def __post_init__(self) -> None:
         check_path_name("run_name", self.run_name)

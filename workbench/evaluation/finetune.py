@@ -44,6 +44,7 @@ from workbench.evaluation.models import LoadedForTask, TaskModel, load_for_task
 from workbench.evaluation.optimization import build_optimizer, lr_multiplier
 from workbench.evaluation.predict import Decoding, decode_predictions, model_outputs, score_predictions, tune_decoding
 from workbench.evaluation.dropout import Dropout
+from workbench.evaluation.job_tracking import JobLog, JobTracking, job_config, job_hparams
 from workbench.evaluation.readers import TaskData, load_task, task_files_hash
 from workbench.evaluation.results_db import CurvePoint, JobKey, JobRecord, ResultsDB
 from workbench.training.config import HardwareConfig
@@ -96,7 +97,8 @@ class _Trainer:
 
     def __init__(self, task: TaskConfig, finetune: FinetuneConfig, hp: Hyperparameters, loaded: LoadedForTask,
                  data: TaskData, train_features: List[Feature], dev_features: List[Feature], device: torch.device,
-                 autocast: Callable[[], ContextManager], seed: int) -> None:
+                 autocast: Callable[[], ContextManager], seed: int, job: Optional[JobLog] = None) -> None:
+        self.job = job  # TensorBoard (and MLflow) of the job: train loss and lr per logged step, dev scores
         self.task, self.finetune, self.hp, self.loaded, self.data = task, finetune, hp, loaded, data
         self.train_features, self.dev_features = train_features, dev_features
         self.device, self.autocast, self.seed = device, autocast, seed
@@ -134,6 +136,8 @@ class _Trainer:
         scores = {**score_predictions(self.task, self.data.dev, predictions, self.data.labels), **decoding}
         for metric, value in scores.items():
             self.curves.append(CurvePoint("dev", metric, self.step, epoch, value))
+        if self.job is not None:
+            self.job.dev(self.step, scores)
         score = scores[self.primary]
         log.info("%s step %d epoch %.2f: dev %s %.2f", self.task.name, self.step, epoch, self.primary, score)
         if score > self.best_score:
@@ -198,6 +202,8 @@ class _Trainer:
                 position = epoch_offset + epoch + (index + 1) / per_epoch
                 if self.step % self.finetune.log_every == 0 or done == total:
                     self.curves.append(CurvePoint("train", "loss", self.step, position, running / running_n))
+                    if self.job is not None:  # the lr this step was taken with
+                        self.job.train(self.step, running / running_n, optimizer.param_groups[0]["lr"])
                     running, running_n = 0.0, 0
                 if (index + 1) % eval_every == 0 and (index + 1) != per_epoch and done != total:
                     self.evaluate_dev(position)
@@ -268,8 +274,10 @@ def finetune_task(
     evals_dir: str | Path,
     base_dir: Optional[Path] = None,
     database: Optional[str | Path] = None,
+    tracking: Optional[JobTracking] = None,
 ) -> JobResult:
-    """Run (or reuse) one job and store its scores; ``base_dir`` resolves relative task paths (default: cwd)."""
+    """Run (or reuse) one job and store its scores; ``base_dir`` resolves relative task paths (default: cwd);
+    ``tracking``: tracking=mlflow (TensorBoard is always written; a reused job logs nothing again)."""
     if not finetune.model:
         raise FinetuneError("finetune.model is not set: point it at a workbench model folder or a transformers folder")
     evals_dir = Path(evals_dir)
@@ -277,7 +285,7 @@ def finetune_task(
     hp = resolve_hyperparameters(task, finetune)
     hardware = resolve_precision(hardware)  # hardware.precision=auto: bf16 where the CPU/GPU has it natively
     with _torch_threads(hardware.num_threads):
-        return _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp)
+        return _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, tracking)
 
 
 @contextlib.contextmanager
@@ -292,7 +300,7 @@ def _torch_threads(count: int):
         torch.set_num_threads(previous)
 
 
-def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) -> JobResult:
+def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, tracking=None) -> JobResult:
     device = _device(hardware)
     autocast = _autocast(device, hardware.precision)
 
@@ -320,8 +328,11 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
         scores, curves = reused
         log.info("%s: reusing finished run %s", task.name, run_dir)
     else:
-        scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir,
-                                          hardware.precision)
+        with JobLog(run_dir, tracking, f"{name}/{task.name}/{key.hparams_hash}/seed-{seed}",
+                    job_config(task, finetune, hp.as_dict(), seed),
+                    {"workbench.model": name, "workbench.task": task.name, "workbench.job_hash": key.hparams_hash}) as job:
+            scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir,
+                                              hardware.precision, job)
     db.store(JobRecord(key, task.language, PRIMARY_METRIC[task.metric], scores, curves,
                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), code_version=_code_version_text(), run_dir=str(run_dir),
                        benchmark=task.benchmark,
@@ -330,7 +341,7 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
     return JobResult(key, scores, run_dir, curves, reused is not None)
 
 
-def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir, precision):
+def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir, precision, job=None):
     tokenizer = loaded.tokenizer
     started = time.perf_counter()
     train_features = task_features(task, data.train, tokenizer, data.labels)
@@ -338,7 +349,7 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
     if task.kind == "extractive_qa":
         train_features = [f for f in train_features if f.start_position is not None]
     model = loaded.model.to(device)
-    trainer = _Trainer(task, finetune, hp, loaded, data, train_features, dev_features, device, autocast, seed)
+    trainer = _Trainer(task, finetune, hp, loaded, data, train_features, dev_features, device, autocast, seed, job)
     log.info("%s: %d train examples -> %d features, %d dev, model %s (%s)", task.name, len(data.train),
              len(train_features), len(data.dev), key.model, loaded.source)
     train_start, train_cpu_start = time.perf_counter(), time.process_time()
@@ -384,6 +395,8 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
             for split, examples in data.splits().items():
                 lines = (json.dumps(_prediction_record(e, p), ensure_ascii=False) + "\n" for e, p in zip(examples, predictions[split]))
                 write_text(tmp / "predictions" / f"{split}.jsonl", "".join(lines))
+        if job is not None:  # tensorboard/: the curves, hyperparameters and final scores
+            job.finish(tmp, job_hparams(hp.as_dict(), key.model, task.name, seed, loaded.init), scores)
         write_json(tmp / "manifest.json", provenance(
             {"task": asdict(task), "finetune": asdict(finetune), "hyperparameters": hp.as_dict(), "seed": seed},
             job_hash=config_hash(key.values()), model=key.model, checkpoint_hash=key.checkpoint_hash,

@@ -20,6 +20,7 @@ from workbench.evaluation.checkpoints import select_checkpoints
 from workbench.evaluation.config import FinetuneConfig
 from workbench.evaluation.errors import FinetuneError
 from workbench.evaluation.finetune import JobResult, finetune_task
+from workbench.evaluation.job_tracking import JobTracking
 from workbench.evaluation.local_data import tasks_for
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,13 @@ def evaluate(cfg: WorkbenchConfig) -> List[JobResult]:
         jobs = model_jobs(cfg.finetune)
     except FinetuneError as error:
         raise ConfigError(str(error)) from None
+    tracking = JobTracking(cfg.tracking, Path(cfg.paths.evals))  # tracking=mlflow: a store in paths.evals by default
+    tracking.check()
     results = []
     for finetune in jobs:
         for task in tasks:
-            result = finetune_task(task, finetune, cfg.hardware, cfg.seed, cfg.paths.evals, database=finetune.database or results_db(cfg))
+            result = finetune_task(task, finetune, cfg.hardware, cfg.seed, cfg.paths.evals, database=finetune.database or results_db(cfg),
+                                   tracking=tracking)
             summary = {split: {k: round(v, 2) for k, v in metrics.items()} for split, metrics in result.scores.items() if split != "train"}
             log.info("%s %s: %s", result.key.model, task.name, summary)
             results.append(result)

@@ -16,7 +16,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -35,7 +35,7 @@ from workbench.training import checkpoint as ckpt
 from workbench.training.batches import MaskedBatch, mask_batch
 from workbench.training.distributed import Runtime, all_reduce_min, all_reduce_sum
 from workbench.training.flops import forward_shape, step_flops
-from workbench.training.metrics_log import MetricsLogger
+from workbench.training.metrics_log import MetricSink, MetricsLogger
 from workbench.training.optim import build_optimizer, build_scheduler
 from workbench.training.out_of_memory import out_of_memory_advice
 from workbench.training.strategy import strategy_for
@@ -147,7 +147,8 @@ def validate(model, batches: List[MaskedBatch], runtime: Runtime, precision: str
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "mlm_accuracy": float(totals[1] / totals[2].clamp(min=1))}
 
 
-def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_dir: Path, runtime: Runtime) -> TrainResult:
+def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_dir: Path, runtime: Runtime,
+             sinks: Sequence[MetricSink] = ()) -> TrainResult:
     # hardware.precision=auto resolved once (logged, and recorded in the run's config and manifest)
     cfg = dataclasses.replace(cfg, hardware=resolve_precision(cfg.hardware, announce=runtime.is_main))
     trainer, hardware = cfg.trainer, cfg.hardware
@@ -236,7 +237,7 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         if runtime.is_main:
             ckpt.save_checkpoint(checkpoints_dir, at_step, weights, state(optimizer_state), trainer.keep_last)
 
-    logger = MetricsLogger(run_dir, enabled=runtime.is_main, resume_step=step)
+    logger = MetricsLogger(run_dir, enabled=runtime.is_main, resume_step=step, sinks=sinks)  # sinks: tracking=mlflow
     result = TrainResult(run_dir, step)
     batches = iter(loader)
     progress = tqdm(total=trainer.max_steps, initial=step, desc="pretrain", unit="step", disable=not runtime.is_main,
