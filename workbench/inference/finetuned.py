@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from workbench.evaluation.config import TaskConfig
-from workbench.evaluation.export_finetuned import THRESHOLD_KEY, WORKBENCH_KEY
+from workbench.evaluation.export_finetuned import AUTO_CLASSES, THRESHOLD_KEY, WORKBENCH_KEY
 from workbench.evaluation.kinds import head_kind
 from workbench.evaluation.models import TaskModel
 from workbench.inference.model_loading import InferenceError
@@ -25,11 +25,6 @@ from workbench.interop.hf_config import InteropError
 from workbench.interop.transformers_tokenizer import tokenizer_from_transformers, usable_positions
 from workbench.tokenization.tokenizer import Tokenizer
 
-AUTO_CLASSES = {
-    "classification": "AutoModelForSequenceClassification",
-    "token_classification": "AutoModelForTokenClassification",
-    "extractive_qa": "AutoModelForQuestionAnswering",
-}
 DEFAULT_THRESHOLD = 0.5  # a multi-label folder that records none: sigmoid(logit) >= 0.5
 
 
@@ -111,9 +106,9 @@ def load_finetuned(model: Optional[str]) -> FinetunedModel:
     import transformers
 
     try:
-        hf = getattr(transformers, AUTO_CLASSES[head_kind(kind)]).from_pretrained(str(path)).eval()
+        hf = getattr(transformers, AUTO_CLASSES[kind]).from_pretrained(str(path)).eval()
     except Exception as error:  # transformers raises several types for folders it cannot read
-        raise InferenceError(f"{path}: cannot load it as {AUTO_CLASSES[head_kind(kind)]} ({type(error).__name__}: {error})") from None
+        raise InferenceError(f"{path}: cannot load it as {AUTO_CLASSES[kind]} ({type(error).__name__}: {error})") from None
     try:
         tokenizer = _workbench_tokenizer(path, block["tokenizer"]) if "tokenizer" in block else tokenizer_from_transformers(path)[0]
     except (InteropError, ValueError, OSError) as error:
