@@ -32,7 +32,7 @@ HELP: Dict[str, StageHelp] = {
     "prepare": StageHelp(("tokenizer", "corpus"), ("corpus", "packing", "paths"),
                          "python -m workbench prepare tokenizer=sentencepiece_bpe_fr corpus=french_prose_eltec"),
     "train": StageHelp(("model", "trainer", "hardware", "experiment", "tokenizer", "corpus"),
-                       ("model", "trainer", "hardware", "packing", "model_card", "seed", "run_name", "paths"),
+                       ("model", "trainer", "hardware", "packing", "seed", "run_name", "paths"),
                        "python -m workbench train +experiment=quickstart trainer.max_steps=200"),
     "eval": StageHelp(("task", "hardware", "experiment"), ("task", "finetune", "model_card", "hardware", "seed", "paths"),
                       "python -m workbench eval task=sample_sentiment finetune.model=runs/quickstart/model"),

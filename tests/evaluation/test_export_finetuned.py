@@ -151,3 +151,27 @@ def test_multilabel_export_keeps_the_tuned_threshold_and_predict_applies_it(tmp_
     assert [r["labels"] for r in records] == [r["prediction"] for r in job]
     assert all(r["threshold"] == config["multi_label_threshold"] for r in records)
     assert all(sorted(r["labels"]) == sorted(l for l, p in r["scores"].items() if p >= r["threshold"]) for r in records)
+
+
+def test_a_fine_tuned_transformers_model_is_saved_with_its_labels_and_tokenizer(tmp_path, shared_data, minilm_dir, transformers):
+    torch.set_num_threads(1)
+    from workbench.evaluation.readers import load_task
+
+    task = _tasks(shared_data, tmp_path)["classification"]
+    data = load_task(task)
+    torch.manual_seed(0)
+    loaded = load_for_task(minilm_dir, "classification", len(data.labels))
+    job = FinetunedJob("minilm", task, data.labels, {}, {"dev": {"accuracy": 50.0}}, {"lr": 1e-4}, 0, str(minilm_dir), "fp32", "cpu")
+    folder = export_finetuned(tmp_path / FINETUNED_DIR, loaded, job)
+    theirs = transformers.AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
+    assert theirs.config.id2label == dict(enumerate(data.labels)) and theirs.config.problem_type == "single_label_classification"
+    features = task_features(task, data.dev, loaded.tokenizer, data.labels)
+    ours = model_outputs(loaded.model, features, 8, torch.device("cpu"), loaded.tokenizer.pad_id)
+    hf = model_outputs(TaskModel(theirs, "transformers", "classification", theirs.base_model), features, 8,
+                       torch.device("cpu"), loaded.tokenizer.pad_id)
+    assert_close_scaled(np.stack(hf.logits), np.stack(ours.logits), RTOL, "MiniLM logits")  # the same class, reloaded
+    text = "Le camembert est un fromage normand."
+    assert transformers.AutoTokenizer.from_pretrained(str(folder))(text)["input_ids"] == \
+        transformers.AutoTokenizer.from_pretrained(str(minilm_dir))(text)["input_ids"]
+    meta = parse_front_matter((folder / CARD_FILE).read_text(encoding="utf-8"))
+    assert meta["license"] == "other" and meta["model-index"][0]["results"][0]["metrics"][0]["value"] == 50.0

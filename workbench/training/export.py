@@ -103,8 +103,8 @@ def export_pretrained(state_dict: Mapping[str, torch.Tensor], encoder_config: En
     model = PretrainingModel(encoder_config, nsp=nsp)
     model.load_state_dict(dict(state_dict))
     missing = transformers_missing()
-    text = render(pretrained_card(model, tokenizer_dir, _run_name(target), manifest or {}, card or ModelCardConfig()))
     try:
+        text = render(pretrained_card(model, tokenizer_dir, _run_name(target), manifest or {}, card or ModelCardConfig()))
         if missing is None:
             export_to_transformers(model.eval(), target, tokenizer_dir=tokenizer_dir, overwrite=True, extra_files={CARD_FILE: text})
         else:  # the same files, written without transformers (loadable once it is installed)
