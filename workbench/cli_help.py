@@ -34,7 +34,7 @@ HELP: Dict[str, StageHelp] = {
     "train": StageHelp(("model", "trainer", "hardware", "experiment", "tokenizer", "corpus", "tracking"),
                        ("model", "trainer", "hardware", "packing", "seed", "run_name", "paths"),
                        "python -m workbench train +experiment=quickstart trainer.max_steps=200"),
-    "eval": StageHelp(("task", "hardware", "experiment", "tracking"), ("task", "finetune", "hardware", "seed", "paths"),
+    "eval": StageHelp(("task", "hardware", "experiment", "tracking"), ("task", "finetune", "model_card", "hardware", "seed", "paths"),
                       "python -m workbench eval task=sample_sentiment finetune.model=runs/quickstart/model"),
     "report": StageHelp((), ("report", "paths"), "python -m workbench report report.title='my leaderboard'"),
     "pipeline": StageHelp(("experiment", "model", "tokenizer", "corpus", "trainer", "hardware", "task"),
@@ -43,6 +43,9 @@ HELP: Dict[str, StageHelp] = {
                            'python -m workbench fill-mask model=runs/quickstart/model text="Le camembert est un <mask> normand."'),
     "embed": StageHelp(("hardware",), ("embed", "hardware"),
                        "python -m workbench embed model=runs/quickstart/model input_file=texts.txt output=emb.npy"),
+    "predict": StageHelp((), ("predict",),
+                         "python -m workbench predict model=evals/runs/<model>/<task>/<hash>/seed-0/transformers"
+                         " input_file=reviews.tsv output=predictions.jsonl"),
 }
 HELP["finetune"] = HELP["eval"]
 

@@ -13,7 +13,8 @@ from typing import Dict, Optional
 from workbench.config.choices import check_path_name
 from workbench.corpus.config import CorpusConfig, PackingConfig
 from workbench.evaluation.config import DataConfig, FinetuneConfig, ReportConfig, TaskConfig
-from workbench.inference.config import EmbedConfig, FillMaskConfig
+from workbench.inference.config import EmbedConfig, FillMaskConfig, PredictConfig
+from workbench.interop.model_card import ModelCardConfig
 from workbench.model.config import EncoderConfig
 from workbench.tokenization.config import TokenizerConfig
 from workbench.tokenization.report_config import TokenizerReportConfig
@@ -53,6 +54,8 @@ class WorkbenchConfig:
     fill_mask: FillMaskConfig = field(default_factory=FillMaskConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)  # tracking=mlflow: train and eval also log to MLflow
+    predict: PredictConfig = field(default_factory=PredictConfig)
+    model_card: ModelCardConfig = field(default_factory=ModelCardConfig)  # licence and languages of exported models
 
     def __post_init__(self) -> None:
         check_path_name("run_name", self.run_name)

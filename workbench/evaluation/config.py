@@ -226,6 +226,7 @@ class FinetuneConfig:
     log_every: int = 1
     database: Optional[str] = None  # results database; default <paths.evals>/results.sqlite
     save_predictions: bool = True  # write dev/test predictions into the run folder
+    save: bool = True  # keep the best-dev model in the run folder as a transformers folder (<run folder>/transformers)
 
     def __post_init__(self) -> None:
         check_choice("finetune.schedule", self.schedule, SCHEDULES)

@@ -40,6 +40,7 @@ from workbench.evaluation.hyperparameters import Hyperparameters, resolve_hyperp
 from workbench.evaluation.kinds import TrainingLoss, head_kind, task_features
 from workbench.evaluation.metrics import PRIMARY_METRIC
 from workbench.evaluation.baselines import baseline_scores
+from workbench.evaluation.export_finetuned import FINETUNED_DIR, FinetunedJob, export_finetuned
 from workbench.evaluation.models import LoadedForTask, TaskModel, load_for_task
 from workbench.evaluation.optimization import build_optimizer, lr_multiplier
 from workbench.evaluation.predict import Decoding, decode_predictions, model_outputs, score_predictions, tune_decoding
@@ -47,6 +48,7 @@ from workbench.evaluation.dropout import Dropout
 from workbench.evaluation.job_tracking import JobLog, JobTracking, job_config, job_hparams
 from workbench.evaluation.readers import TaskData, load_task, task_files_hash
 from workbench.evaluation.results_db import CurvePoint, JobKey, JobRecord, ResultsDB
+from workbench.interop.model_card import ModelCardConfig
 from workbench.training.config import HardwareConfig
 
 log = logging.getLogger(__name__)
@@ -275,9 +277,11 @@ def finetune_task(
     base_dir: Optional[Path] = None,
     database: Optional[str | Path] = None,
     tracking: Optional[JobTracking] = None,
+    card: Optional[ModelCardConfig] = None,
 ) -> JobResult:
     """Run (or reuse) one job and store its scores; ``base_dir`` resolves relative task paths (default: cwd);
-    ``tracking``: tracking=mlflow (TensorBoard is always written; a reused job logs nothing again)."""
+    ``tracking``: tracking=mlflow (TensorBoard is always written; a reused job logs nothing again);
+    ``card``: what the exported model's card states (licence, languages)."""
     if not finetune.model:
         raise FinetuneError("finetune.model is not set: point it at a workbench model folder or a transformers folder")
     evals_dir = Path(evals_dir)
@@ -285,7 +289,7 @@ def finetune_task(
     hp = resolve_hyperparameters(task, finetune)
     hardware = resolve_precision(hardware)  # hardware.precision=auto: bf16 where the CPU/GPU has it natively
     with _torch_threads(hardware.num_threads):
-        return _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, tracking)
+        return _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, card or ModelCardConfig(), tracking)
 
 
 @contextlib.contextmanager
@@ -300,7 +304,7 @@ def _torch_threads(count: int):
         torch.set_num_threads(previous)
 
 
-def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, tracking=None) -> JobResult:
+def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, card, tracking=None) -> JobResult:
     device = _device(hardware)
     autocast = _autocast(device, hardware.precision)
 
@@ -328,11 +332,13 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, 
         scores, curves = reused
         log.info("%s: reusing finished run %s", task.name, run_dir)
     else:
+        finetuned = FinetunedJob(name, task, data.labels, {}, {}, hp.as_dict(), seed, str(finetune.model), hardware.precision,
+                                 str(device), card, db.results(tasks=[task.name]) if finetune.save else [])
         with JobLog(run_dir, tracking, f"{name}/{task.name}/{key.hparams_hash}/seed-{seed}",
                     job_config(task, finetune, hp.as_dict(), seed),
                     {"workbench.model": name, "workbench.task": task.name, "workbench.job_hash": key.hparams_hash}) as job:
             scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir,
-                                              hardware.precision, job)
+                                              hardware.precision, finetuned, job)
     db.store(JobRecord(key, task.language, PRIMARY_METRIC[task.metric], scores, curves,
                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), code_version=_code_version_text(), run_dir=str(run_dir),
                        benchmark=task.benchmark,
@@ -341,7 +347,7 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, 
     return JobResult(key, scores, run_dir, curves, reused is not None)
 
 
-def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir, precision, job=None):
+def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir, precision, finetuned, job=None):
     tokenizer = loaded.tokenizer
     started = time.perf_counter()
     train_features = task_features(task, data.train, tokenizer, data.labels)
@@ -397,6 +403,8 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
                 write_text(tmp / "predictions" / f"{split}.jsonl", "".join(lines))
         if job is not None:  # tensorboard/: the curves, hyperparameters and final scores
             job.finish(tmp, job_hparams(hp.as_dict(), key.model, task.name, seed, loaded.init), scores)
+        if finetune.save:  # the best-dev model as a transformers folder with its head and model card
+            export_finetuned(tmp / FINETUNED_DIR, loaded, dataclasses.replace(finetuned, task=task, decoding=decoding, scores=scores))
         write_json(tmp / "manifest.json", provenance(
             {"task": asdict(task), "finetune": asdict(finetune), "hyperparameters": hp.as_dict(), "seed": seed},
             job_hash=config_hash(key.values()), model=key.model, checkpoint_hash=key.checkpoint_hash,

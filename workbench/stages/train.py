@@ -46,7 +46,7 @@ def _finished(out) -> TrainResult:
 
 def _finish(cfg: WorkbenchConfig, result: TrainResult, replace_export: bool) -> TrainResult:
     if cfg.trainer.export_transformers and not result.stopped_early:
-        export_run(result.run_dir, replace=replace_export)
+        export_run(result.run_dir, replace=replace_export, card=cfg.model_card)
     sweep = sweep_dir_of(result.run_dir)
     if sweep is not None:
         log.info("sweep summary: %s", write_summary(sweep))

@@ -360,6 +360,15 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         if runtime.is_main:
             save_model_folder(
                 run_dir / "model", weights, encoder_config, tokenizer.directory,
-                provenance(cfg, steps=step, validation=result.validation),
+                provenance(cfg, steps=step, validation=result.validation, corpus=_corpus_record(shards, tokens_seen)),
             )
     return result
+
+
+def _corpus_record(shards, tokens_seen: int) -> dict:
+    """What the model card states about the pretraining data: the shard set, its training tokens, the tokens seen."""
+    train = (shards.manifest.get("splits") or {}).get("train") or {}
+    record = {"shards": str(shards.folder), "tokens_seen": int(tokens_seen)}
+    if "tokens" in train:
+        record["train_tokens"] = int(train["tokens"])
+    return record
