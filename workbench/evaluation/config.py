@@ -33,6 +33,7 @@ SCHEDULES = ("full", "two_phase")
 LR_SCHEDULES = ("linear", "constant")  # after warmup: linear decay to 0, or constant
 REVIEW_FIELDS = ("summary", "text", "title")
 INITS = ("pretrained", "random")
+EVAL_EVERY_EPOCH = "epoch"  # finetune.eval_every: per epoch, else a number of optimizer steps
 RANDOM_INIT_SUFFIX = " (random init)"  # leaderboard name of a random-initialisation row: "<model> (random init)"
 CARVE_GROUPS = ("example", "text")  # held-out splits drawn by example, or by first text (premises stay on one side)
 
@@ -210,6 +211,10 @@ class FinetuneConfig:
     pad_to_multiple_of: int = 8  # dynamic padding rounds the batch length up to this (tensor-core friendly)
     eval_batch_size: int = 64
     evals_per_epoch: int = 1  # dev evaluations per epoch (model selection picks the best one)
+    # when dev is evaluated: "epoch" (evals_per_epoch times per epoch, always at its end) or a number N of optimizer
+    # steps (at every multiple of N over the whole job and at the last step of each phase); a string because
+    # OmegaConf has no int-or-str type: finetune.eval_every=200 arrives as "200"
+    eval_every: str = EVAL_EVERY_EPOCH
     log_every: int = 50  # optimizer steps between training-loss records (learning curves)
     database: Optional[str] = None  # results database; default <paths.evals>/results.sqlite
     save_predictions: bool = True  # write dev/test predictions into the run folder
@@ -233,10 +238,21 @@ class FinetuneConfig:
         check_positive("finetune.frozen_lr", self.frozen_lr)
         check_positive("finetune.eval_batch_size", self.eval_batch_size)
         check_positive("finetune.evals_per_epoch", self.evals_per_epoch)
+        self.eval_every = str(self.eval_every)  # FinetuneConfig(eval_every=200) from Python code too
+        if self.eval_every != EVAL_EVERY_EPOCH and not (self.eval_every.isdigit() and int(self.eval_every) > 0):
+            raise ConfigError(
+                f"finetune.eval_every={self.eval_every!r} is not valid; use {EVAL_EVERY_EPOCH!r} (after each epoch,"
+                " finetune.evals_per_epoch times) or a positive number of optimizer steps, e.g. finetune.eval_every=200"
+            )
         check_positive("finetune.pad_to_multiple_of", self.pad_to_multiple_of)
         check_positive("finetune.log_every", self.log_every)
         if len(self.adam_betas) != 2:
             raise ConfigError(f"finetune.adam_betas={self.adam_betas} must have two values, e.g. [0.9, 0.999]")
+
+    @property
+    def eval_every_steps(self) -> Optional[int]:
+        """The optimizer steps between dev evaluations, or None when dev is evaluated per epoch."""
+        return None if self.eval_every == EVAL_EVERY_EPOCH else int(self.eval_every)
 
 
 DATA_SOURCES = ("default", "local")
