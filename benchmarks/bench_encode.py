@@ -79,27 +79,33 @@ def train(folder: Path, algorithm: str, family: str, files, vocab_size: int) -> 
 
 
 def interleaved(routes, rounds: int):
-    """Median seconds of each route, the routes alternating within every round (first round: warm-up)."""
+    """Per route, the (wall, CPU) seconds of each round, the routes alternating within every round (a
+    warm-up round first). CPU: this process's time over all its threads, the steadier clock on a shared
+    machine; with --threads 1 it is the work each route does."""
     times = {name: [] for name in routes}
     for round_index in range(rounds + 1):
         for name, function in routes.items():
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             function()
             if round_index:
-                times[name].append(time.perf_counter() - started)
+                times[name].append((time.perf_counter() - started, time.process_time() - cpu))
     return times
 
 
 def report(name: str, times, references, chars: int) -> None:
-    """Each reference's ratio is to the wrapper's batch route, or to its line-by-line route for a line-by-line one."""
+    """Each reference's ratio is to the wrapper's batch route, or to its line-by-line route for a line-by-line
+    one: medians of the per-round ratios, by the CPU clock (wall clock in brackets)."""
     print(f"  {name}:")
     for route, values in times.items():
-        line = f"    {route:48s} {statistics.median(values) * 1e3:8.1f} ms  {chars / statistics.median(values) / 1e6:6.2f} MB/s"
+        wall = statistics.median(v[0] for v in values)
+        cpu = statistics.median(v[1] for v in values)
+        line = f"    {route:44s} CPU {cpu * 1e3:8.1f} ms ({chars / cpu / 1e6:5.2f} MB/s), wall {wall * 1e3:8.1f} ms"
         if route in references:
             ours = BY_LINE if "line by line" in route else BATCH
-            ratios = [o / r for o, r in zip(times[ours], values)]
+            ratios = [o[1] / r[1] for o, r in zip(times[ours], values)]
+            walls = [o[0] / r[0] for o, r in zip(times[ours], values)]
             line += f"   {'encode' if ours == BY_LINE else 'encode_batch'}/this {statistics.median(ratios):.3f}"
-            line += f" (rounds {min(ratios):.2f}-{max(ratios):.2f})"
+            line += f" (rounds {min(ratios):.2f}-{max(ratios):.2f}; wall {statistics.median(walls):.3f})"
         print(line)
 
 
