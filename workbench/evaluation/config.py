@@ -33,6 +33,7 @@ SCHEDULES = ("full", "two_phase")
 LR_SCHEDULES = ("linear", "constant")  # after warmup: linear decay to 0, or constant
 REVIEW_FIELDS = ("summary", "text", "title")
 INITS = ("pretrained", "random")
+EVAL_EVERY_EPOCH = "epoch"  # finetune.eval_every: per epoch, else a number of optimizer steps
 RANDOM_INIT_SUFFIX = " (random init)"  # leaderboard name of a random-initialisation row: "<model> (random init)"
 BENCHMARKS = {"flue": "fr", "glue": "en", "none": None}  # benchmark -> the language its tasks must have
 CARVE_GROUPS = ("example", "text")  # held-out splits drawn by example, or by first text (premises stay on one side)
@@ -220,6 +221,10 @@ class FinetuneConfig:
     pad_to_multiple_of: int = 8  # dynamic padding rounds the batch length up to this (tensor-core friendly)
     eval_batch_size: int = 64
     evals_per_epoch: int = 1  # dev evaluations per epoch (model selection picks the best one)
+    # when dev is evaluated: "epoch" (evals_per_epoch times per epoch, always at its end) or a number N of optimizer
+    # steps (at every multiple of N over the whole job and at the last step of each phase); a string because
+    # OmegaConf has no int-or-str type: finetune.eval_every=200 arrives as "200"
+    eval_every: str = EVAL_EVERY_EPOCH
     # optimizer steps between training-loss records (mean loss over the interval) in the job's curves.jsonl and the
     # results database; the report draws every record. 1: every step (a sample job has ~20 steps: 50, the old
     # default, left one or two points per job); raise it for jobs of tens of thousands of steps
@@ -247,10 +252,21 @@ class FinetuneConfig:
         check_positive("finetune.frozen_lr", self.frozen_lr)
         check_positive("finetune.eval_batch_size", self.eval_batch_size)
         check_positive("finetune.evals_per_epoch", self.evals_per_epoch)
+        self.eval_every = str(self.eval_every)  # FinetuneConfig(eval_every=200) from Python code too
+        if self.eval_every != EVAL_EVERY_EPOCH and not (self.eval_every.isdigit() and int(self.eval_every) > 0):
+            raise ConfigError(
+                f"finetune.eval_every={self.eval_every!r} is not valid; use {EVAL_EVERY_EPOCH!r} (after each epoch,"
+                " finetune.evals_per_epoch times) or a positive number of optimizer steps, e.g. finetune.eval_every=200"
+            )
         check_positive("finetune.pad_to_multiple_of", self.pad_to_multiple_of)
         check_positive("finetune.log_every", self.log_every)
         if len(self.adam_betas) != 2:
             raise ConfigError(f"finetune.adam_betas={self.adam_betas} must have two values, e.g. [0.9, 0.999]")
+
+    @property
+    def eval_every_steps(self) -> Optional[int]:
+        """The optimizer steps between dev evaluations, or None when dev is evaluated per epoch."""
+        return None if self.eval_every == EVAL_EVERY_EPOCH else int(self.eval_every)
 
 
 DATA_SOURCES = ("default", "local")

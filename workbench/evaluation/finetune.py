@@ -1,9 +1,10 @@
 """One fine-tuning job: (model, task, hyperparameters, seed) -> scores on dev and test, stored everywhere.
 
 ``finetune_task`` loads the task and the model, trains with AdamW (warmup then
-linear decay), evaluates dev ``evals_per_epoch`` times per epoch, keeps the
-weights of the best dev evaluation (model selection on dev), predicts dev and
-every labeled test split with them, writes the run folder
+linear decay), evaluates dev ``evals_per_epoch`` times per epoch (or every
+``eval_every`` optimizer steps), keeps the weights and the dev predictions of
+the best dev evaluation (model selection on dev; dev is not predicted again),
+predicts every labeled test split with those weights, writes the run folder
 ``<evals>/runs/<model>/<task>/<hparams hash>/seed-<seed>/`` (metrics, curves,
 predictions, ``manifest.json`` last) and replaces the job's rows in the
 results database. A finished run folder of the same job is reused: its scores
@@ -52,6 +53,17 @@ from workbench.interop.model_card import ModelCardConfig
 from workbench.training.config import HardwareConfig
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class DevEvaluation:
+    """One dev evaluation: its scores (``score_predictions``), the decision rule tuned on it and its predictions."""
+
+    step: int
+    epoch: float
+    scores: Dict[str, float]
+    decoding: Decoding
+    predictions: List[object]
 
 
 @dataclass
@@ -110,6 +122,8 @@ class _Trainer:
         self.best_score = -math.inf
         self.best_state: Optional[Dict[str, torch.Tensor]] = None
         self.best_at: Tuple[int, float] = (0, 0.0)
+        self.best_dev: Optional[DevEvaluation] = None  # the outputs of the best evaluation, reported as dev's
+        self.dev_passes = 0
         self.step = 0
         self.seen = 0
         self.eval_seconds = 0.0  # dev evaluations inside the loop, excluded from the training throughput
@@ -134,8 +148,10 @@ class _Trainer:
         outputs = model_outputs(self.model, self.dev_features, self.finetune.eval_batch_size, self.device,
                                 self.loaded.tokenizer.pad_id, self.finetune.pad_to_multiple_of, self.autocast)
         decoding = tune_decoding(self.task, self.data.dev, outputs, self.data.labels)  # multi-label: the threshold
+        self.dev_passes += 1
         predictions = decode_predictions(self.task, self.data.dev, self.dev_features, outputs, self.data.labels, decoding)
-        scores = {**score_predictions(self.task, self.data.dev, predictions, self.data.labels), **decoding}
+        split_scores = score_predictions(self.task, self.data.dev, predictions, self.data.labels)
+        scores = {**split_scores, **decoding}
         for metric, value in scores.items():
             self.curves.append(CurvePoint("dev", metric, self.step, epoch, value))
         if self.job is not None:
@@ -146,7 +162,17 @@ class _Trainer:
             self.best_score = score
             self.best_at = (self.step, epoch)
             self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            self.best_dev = DevEvaluation(self.step, epoch, split_scores, decoding, predictions)
         return score
+
+    def _evaluates_after(self, index: int, per_epoch: int, done: int, total: int) -> bool:
+        """Whether dev is evaluated after this optimizer step (``index`` within the epoch); epoch mode evaluates
+        at the end of each epoch outside this test."""
+        every_steps = self.finetune.eval_every_steps
+        if every_steps is not None:
+            return self.step % every_steps == 0 or done == total  # the phase's last weights are a candidate too
+        every = max(1, per_epoch // self.finetune.evals_per_epoch)
+        return (index + 1) % every == 0 and (index + 1) != per_epoch and done != total
 
     def run_phase(self, epochs: float, lr: float, epoch_offset: float, frozen: bool) -> None:
         encoder_ids = {id(p) for p in self.model.encoder.parameters()}
@@ -157,7 +183,6 @@ class _Trainer:
         per_epoch = math.ceil(len(self.train_features) / self.hp.batch_size)
         total = max(1, math.ceil(epochs * per_epoch))
         warmup = int(self.hp.warmup_ratio * total)
-        eval_every = max(1, per_epoch // self.finetune.evals_per_epoch)
         params = [p for _, p in named]
         self.model.train()
         done = 0
@@ -207,10 +232,11 @@ class _Trainer:
                     if self.job is not None:  # the lr this step was taken with
                         self.job.train(self.step, running / running_n, optimizer.param_groups[0]["lr"])
                     running, running_n = 0.0, 0
-                if (index + 1) % eval_every == 0 and (index + 1) != per_epoch and done != total:
+                if self._evaluates_after(index, per_epoch, done, total):
                     self.evaluate_dev(position)
             epoch += 1
-            self.evaluate_dev(epoch_offset + min(epoch, epochs))
+            if self.finetune.eval_every_steps is None:
+                self.evaluate_dev(epoch_offset + min(epoch, epochs))
         progress.close()
         for parameter in self.model.encoder.parameters():
             parameter.requires_grad_(True)
@@ -231,8 +257,11 @@ def _prediction_record(example: Example, prediction: object) -> Dict[str, Any]:
     return {"source": example.source, "prediction": prediction, "gold": example.label}
 
 
-def _job_identity(task: TaskConfig, hp: Hyperparameters, base_dir: Optional[Path], loaded: LoadedForTask) -> Dict[str, Any]:
+def _job_identity(task: TaskConfig, hp: Hyperparameters, base_dir: Optional[Path], loaded: LoadedForTask,
+                  finetune: FinetuneConfig) -> Dict[str, Any]:
     identity = hp.as_dict()
+    if finetune.eval_every_steps is not None:  # other evaluation points select other weights (per epoch: as before)
+        identity["eval_every"] = finetune.eval_every_steps
     identity["task_config"] = config_hash(task)  # same task name, other files or subsample: another job
     identity["task_files"] = task_files_hash(task, base_dir)  # same paths, edited files: another job
     # facts the report reads from the stored hyperparameters (only when they apply: other jobs keep their hashes)
@@ -324,7 +353,7 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, 
             ) from None
         hp = resolve_hyperparameters(task, finetune)  # the effective length is part of the job's identity
     name = leaderboard_name(finetune, loaded)
-    key = JobKey(name, loaded.checkpoint_hash, task.name, seed, _job_identity(task, hp, base_dir, loaded))
+    key = JobKey(name, loaded.checkpoint_hash, task.name, seed, _job_identity(task, hp, base_dir, loaded, finetune))
     run_dir = evals_dir / "runs" / _slug(name) / _slug(task.name) / key.hparams_hash / f"seed-{seed}"
     db = ResultsDB(database)
     reused = _reuse(run_dir, config_hash(key.values()))
@@ -366,20 +395,24 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
     trainer.run_phase(hp.epochs, hp.lr, epoch_offset, frozen=False)
     train_seconds = time.perf_counter() - train_start - trainer.eval_seconds
     train_cpu_seconds = time.process_time() - train_cpu_start - trainer.eval_cpu_seconds  # robust to a busy machine
-    assert trainer.best_state is not None
+    assert trainer.best_state is not None and trainer.best_dev is not None
     model.load_state_dict(trainer.best_state)
 
+    # dev: the best evaluation's own predictions (the weights loaded back would give the same outputs again);
+    # its decision rule (multi-label threshold) is applied to the tests, predicted once with the best weights
+    best = trainer.best_dev
+    decoding: Decoding = best.decoding
     scores: Dict[str, Dict[str, float]] = {}
     predictions: Dict[str, List[object]] = {}
-    decoding: Decoding = {}
-    for split, examples in data.splits().items():  # dev first: its decision rule (multi-label threshold) is applied to tests
-        features = dev_features if split == "dev" else task_features(task, examples, tokenizer, data.labels)
-        outputs = model_outputs(model, features, finetune.eval_batch_size, device, tokenizer.pad_id,
-                                finetune.pad_to_multiple_of, autocast)
+    for split, examples in data.splits().items():  # dev first
         if split == "dev":
-            decoding = tune_decoding(task, examples, outputs, data.labels)
-        predictions[split] = decode_predictions(task, examples, features, outputs, data.labels, decoding)
-        scores[split] = score_predictions(task, examples, predictions[split], data.labels)
+            predictions[split], scores[split] = best.predictions, dict(best.scores)
+        else:
+            features = task_features(task, examples, tokenizer, data.labels)
+            outputs = model_outputs(model, features, finetune.eval_batch_size, device, tokenizer.pad_id,
+                                    finetune.pad_to_multiple_of, autocast)
+            predictions[split] = decode_predictions(task, examples, features, outputs, data.labels, decoding)
+            scores[split] = score_predictions(task, examples, predictions[split], data.labels)
         scores[split].update(baseline_scores(task, data.train, examples, predictions[split]))  # flags of the report
     scores["dev"].update(decoding)  # recorded with the result (rows of split dev, e.g. metric "threshold")
     scores["train"] = {
