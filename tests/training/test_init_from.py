@@ -289,3 +289,19 @@ def test_an_interrupted_init_from_run_resumes_from_its_own_checkpoint(camembert_
     rows = read_metrics(tmp_path / "runs" / "resumed", "train")
     assert second.steps == 6 and [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert rows[3]["lr"] == pytest.approx(cfg.trainer.optimizer.lr * lr_multiplier(3, cfg.trainer.scheduler, 6))
+
+
+def test_model_camembert_base_agrees_with_the_released_camembert_base_config(transformers):
+    """The issue's command, `train +model=camembert_base init_from=<camembert-base>`: no contradiction reported
+    (camembert-base's published config.json values)."""
+    from workbench.interop.hf_config import from_hf_config
+    from workbench.training.init_from import merged_encoder_config
+
+    released = json.loads(transformers.CamembertConfig(
+        vocab_size=32005, max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1,
+        bos_token_id=5, eos_token_id=6).to_json_string())
+    folder = from_hf_config(released, has_pooler=False)
+    merged = merged_encoder_config(folder, compose_config("pipeline", ["+model=camembert_base"]).model, False, Path("camembert-base"))
+    assert (merged.vocab_size, merged.max_positions, merged.position_offset, merged.layer_norm_eps) == (32005, 512, 2, 1e-5)
+    with pytest.raises(ConfigError, match=r"model.num_layers=12 in the folder, 24 in \+model=camembert_large"):
+        merged_encoder_config(folder, compose_config("pipeline", ["+model=camembert_large"]).model, False, Path("camembert-base"))
