@@ -25,6 +25,8 @@ from workbench.training.loop import VALIDATION_EPOCH
 from workbench.training.metrics_log import read_metrics
 from workbench.training.optim import lr_multiplier
 
+from tests.interop.test_fairseq_import import handmade, prose, unigram_vocabulary  # noqa: F401 (fixtures)
+
 from .conftest import compose_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -305,3 +307,32 @@ def test_model_camembert_base_agrees_with_the_released_camembert_base_config(tra
     assert (merged.vocab_size, merged.max_positions, merged.position_offset, merged.layer_norm_eps) == (32005, 512, 2, 1e-5)
     with pytest.raises(ConfigError, match=r"model.num_layers=12 in the folder, 24 in \+model=camembert_large"):
         merged_encoder_config(folder, compose_config("pipeline", ["+model=camembert_large"]).model, False, Path("camembert-base"))
+
+
+def test_a_fairseq_folder_gives_its_weights_and_an_extended_unigram_vocabulary(handmade, tmp_path):
+    """A fairseq CamemBERT-layout folder (handmade: a known workbench model, a SentencePiece unigram vocabulary):
+    its weights exactly; the tokenizer folder gives fairseq's ids; extension adds unigram pieces with mean rows."""
+    from workbench.interop.fairseq_import import import_fairseq
+    from workbench.training.init_from import plan_init_from
+
+    folder, model = handmade
+    base = [f"init_from={folder}", *_paths(tmp_path), *RUN, "packing.max_seq_len=40"]
+    plan = _in_repo(plan_init_from, compose_config("pipeline", base))
+    assert plan.source.kind == "fairseq" and plan.source.weights_sha256 == import_fairseq(folder).checkpoint_sha256
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(plan.source.state_dict[key], tensor), key
+    text = "Le chat dort sur le canapé depuis ce matin."
+    assert plan.tokenizer.encode(text) == import_fairseq(folder).tokenizer.encode(text)
+
+    extended = _in_repo(plan_init_from, compose_config("pipeline", [*base, "init_from_extend_vocab=20"]))
+    assert json.loads(extended.tokenizer.backend.to_str())["model"]["type"] == "Unigram"
+    start, state = plan.tokenizer.vocab_size, extended.source.state_dict
+    assert 0 < len(extended.source.added_words) <= 20 and extended.tokenizer.vocab_size == start + len(extended.source.added_words)
+    embeddings = state["encoder.embeddings.word_embeddings.weight"]
+    for index, word in enumerate(extended.source.added_words):
+        pieces = [t.id for t in plan.tokenizer.backend.model.tokenize(word)]
+        assert extended.tokenizer.encode(word.lstrip("\u2581")) == [start + index]  # a word now encodes to its new id
+        # a float64 mean of a few float32 rows, rounded once: within one float32 ulp of the rows' scale
+        expected = embeddings[pieces].double().mean(0).float()
+        assert (embeddings[start + index] - expected).abs().max().item() <= 2 * torch.finfo(torch.float32).eps * embeddings.abs().max().item()
+        assert state["mlm_head.bias"][start + index].item() == pytest.approx(state["mlm_head.bias"][pieces].double().mean().item(), rel=1e-6, abs=1e-7)

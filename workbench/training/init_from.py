@@ -46,6 +46,7 @@ TRAINING_FIELDS = ("size", "dropout", "attention_dropout", "layerdrop", "initial
 DERIVED_FIELDS = ("pad_token_id", "pooler")
 EXTEND_SAMPLE_LINES = 200_000  # corpus lines (seeded sample) the new words of init_from_extend_vocab are counted on
 TRANSFORMERS_TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json")
+PIECES_FILE = "added_tokens_pieces.json"  # extended tokenizer folders: each new token and its old pieces' ids
 
 
 class InitFromError(ConfigError):
@@ -215,8 +216,9 @@ def _copy_native(tokenizer: Tokenizer, target: Path) -> None:
 
 
 def write_tokenizer_folder(directory: Path, tokenizer: Tokenizer, backend_json: str, record: Dict,
-                           max_positions: int, added: int) -> Tokenizer:
-    """The tokenizer folder of an ``init_from`` run (atomically, manifest last)."""
+                           max_positions: int, added: List[Dict]) -> Tokenizer:
+    """The tokenizer folder of an ``init_from`` run (atomically, manifest last); ``added``: the new entries and their
+    old pieces (``added_tokens_pieces.json``, what the model's new rows are initialised from)."""
     with atomic_dir(directory, overwrite=True) as tmp:
         is_workbench_folder = tokenizer.directory is not None and (tokenizer.directory / META_FILE).is_file()
         if is_workbench_folder and not added:
@@ -229,9 +231,11 @@ def write_tokenizer_folder(directory: Path, tokenizer: Tokenizer, backend_json: 
 
         backend = HFTokenizer.from_str(backend_json)
         meta = {**tokenizer.meta, "name": directory.name, "vocab_size": backend.get_vocab_size(with_added_tokens=True)}
-        if added:  # native vocabulary files no longer describe it: tokenizer.json alone is the tokenizer
+        if not (tmp / str(meta.get("sentencepiece_model", ""))).is_file():  # no native file: tokenizer.json is the tokenizer
             meta.pop("sentencepiece_model", None)
+        if added:
             meta["extended_from"] = record["source_tokenizer"]
+            write_json(tmp / PIECES_FILE, added)
         write_json(tmp / META_FILE, meta)
         write_json(tmp / MANIFEST_FILE, provenance(record, artifact="init_from_tokenizer"))
     return Tokenizer.load(directory)
@@ -265,7 +269,7 @@ def tokenizer_name(source: InitSource, cfg: WorkbenchConfig) -> str:
 def _tokenizer_folder(cfg: WorkbenchConfig, source: InitSource) -> Tuple[Tokenizer, List[str], List[List[int]]]:
     """The run's tokenizer folder (written when absent), the new entries and their old pieces."""
     directory = Path(cfg.paths.tokenizers) / tokenizer_name(source, cfg)
-    pieces_file = directory / "added_tokens_pieces.json"
+    pieces_file = directory / PIECES_FILE
     if (directory / MANIFEST_FILE).exists():
         tokenizer = Tokenizer.load(directory)
         if not cfg.init_from_extend_vocab:
@@ -281,10 +285,8 @@ def _tokenizer_folder(cfg: WorkbenchConfig, source: InitSource) -> Tuple[Tokeniz
         backend_json, words, pieces = _extension_words(cfg, source.tokenizer)
         record.update(corpus=dataclasses.asdict(cfg.corpus), seed=cfg.seed, sample_lines=EXTEND_SAMPLE_LINES,
                       added_tokens=len(words))
-    tokenizer = write_tokenizer_folder(directory, source.tokenizer, backend_json, record,
-                                       source.encoder_config.max_positions, len(words))
-    if words:  # beside the manifest: what the model's new rows are initialised from
-        write_json(pieces_file, [{"token": w, "pieces": p} for w, p in zip(words, pieces)])
+    tokenizer = write_tokenizer_folder(directory, source.tokenizer, backend_json, record, source.encoder_config.max_positions,
+                                       [{"token": w, "pieces": p} for w, p in zip(words, pieces)])
     log.info("init_from tokenizer: %s (%d entries%s)", directory, tokenizer.vocab_size,
              f", {len(words)} new from the corpus" if words else "")
     return tokenizer, words, pieces
@@ -313,8 +315,7 @@ def plan_init_from(cfg: WorkbenchConfig) -> InitPlan:
         source = dataclasses.replace(source, state_dict=state, added_words=words)
     assert cfg.tokenizer is not None
     folder_name = tokenizer.directory.name if tokenizer.directory is not None else cfg.tokenizer.name
-    cfg = dataclasses.replace(cfg, model=encoder_config, tokenizer=dataclasses.replace(cfg.tokenizer, name=folder_name),
-                              paths=cfg.paths)
+    cfg = dataclasses.replace(cfg, model=encoder_config, tokenizer=dataclasses.replace(cfg.tokenizer, name=folder_name))
     return InitPlan(cfg, source, tokenizer)
 
 
