@@ -28,6 +28,7 @@ from workbench.corpus.shards import ShardSet
 from workbench.tokenization.tokenizer import Tokenizer
 from workbench.training import distributed
 from workbench.training.export import export_run
+from workbench.training.init_from import plan_init_from
 from workbench.training.loop import TrainResult, pretrain
 from workbench.training.metrics_log import read_metrics
 from workbench.training.sweep_summary import sweep_dir_of, write_summary
@@ -101,13 +102,25 @@ def check_sequence_length(cfg: WorkbenchConfig) -> None:
 
 
 def train(cfg: WorkbenchConfig) -> TrainResult:
-    require(cfg, ["model", "tokenizer", "corpus"], "train")
-    check_sequence_length(cfg)
+    # with init_from the architecture comes from the folder: +model is optional (and checked against it)
+    require(cfg, ["tokenizer", "corpus"] if cfg.init_from else ["model", "tokenizer", "corpus"], "train")
     out = run_dir(cfg)
     if is_model_folder(out / "model"):
         log.info("run %s is finished (model/ exists): nothing to do; choose another run_name to train again", out)
         return _finish(cfg, _finished(out), replace_export=False)
+    init = None
+    if cfg.init_from:  # continued pretraining: the folder's weights, architecture and tokenizer (not resume)
+        plan = plan_init_from(cfg)
+        cfg, init = plan.cfg, plan.source
+    check_sequence_length(cfg)
     tokenizer = Tokenizer.load(tokenizer_dir(cfg))
+    if cfg.init_from and not (shards_dir(cfg) / "manifest.json").exists():
+        raise ConfigError(
+            f"{shards_dir(cfg)} does not exist: tokenize the corpus with init_from's tokenizer first:"
+            f" python -m workbench prepare corpus={cfg.corpus.name if cfg.corpus else '<name>'} init_from={cfg.init_from}"
+            f"{f' init_from_extend_vocab={cfg.init_from_extend_vocab}' if cfg.init_from_extend_vocab else ''}"
+            f" packing.max_seq_len={cfg.packing.max_seq_len}"
+        )
     shards = ShardSet.open(shards_dir(cfg))
     problem = tokenizer_mismatch(shards, tokenizer)
     if problem is not None:
@@ -124,7 +137,7 @@ def train(cfg: WorkbenchConfig) -> TrainResult:
                 write_text(out / "config.yaml", OmegaConf.to_yaml(OmegaConf.structured(cfg)))
                 tracked = _start_tracking(cfg, out)
             with _failed_on_error(tracked):
-                result = pretrain(cfg, tokenizer, shards, out, runtime, sinks=[tracked] if tracked else [])
+                result = pretrain(cfg, tokenizer, shards, out, runtime, init=init, sinks=[tracked] if tracked else [])
         finally:
             distributed.teardown(runtime)
         if not runtime.is_main:

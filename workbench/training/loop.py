@@ -16,7 +16,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -35,6 +35,7 @@ from workbench.training import checkpoint as ckpt
 from workbench.training.batches import MaskedBatch, mask_batch
 from workbench.training.distributed import Runtime, all_reduce_min, all_reduce_sum
 from workbench.training.flops import forward_shape, step_flops
+from workbench.training.init_from import InitSource, load_initial_weights
 from workbench.training.metrics_log import MetricSink, MetricsLogger
 from workbench.training.optim import build_optimizer, build_scheduler
 from workbench.training.out_of_memory import out_of_memory_advice
@@ -148,7 +149,10 @@ def validate(model, batches: List[MaskedBatch], runtime: Runtime, precision: str
 
 
 def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_dir: Path, runtime: Runtime,
-             sinks: Sequence[MetricSink] = ()) -> TrainResult:
+             init: Optional[InitSource] = None, sinks: Sequence[MetricSink] = ()) -> TrainResult:
+    """Train ``cfg.model`` on ``shards``; ``init``: the weights to start from (``init_from``; a checkpoint of the run
+    itself still takes precedence: that is resume), with a fresh optimizer, schedule and data position;
+    ``sinks``: extra metric sinks (experiment tracking)."""
     # hardware.precision=auto resolved once (logged, and recorded in the run's config and manifest)
     cfg = dataclasses.replace(cfg, hardware=resolve_precision(cfg.hardware, announce=runtime.is_main))
     trainer, hardware = cfg.trainer, cfg.hardware
@@ -167,6 +171,11 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         ckpt.discard_checkpoints(checkpoints_dir)  # only damaged ones exist: a loadable checkpoint is always resumed
     if resumed is not None:
         model.load_state_dict(resumed.model_state)  # full weights, before DDP/FSDP take the model over
+    elif init is not None:
+        fresh = load_initial_weights(model, init.state_dict, init.path)
+        if runtime.is_main:
+            log.info("initialised from %s (%s, weights sha256 %s); optimizer and schedule start fresh%s", init.path,
+                     init.kind, init.weights_sha256[:16], f"; not in the folder, initialised: {fresh}" if fresh else "")
     train_model = strategy.wrap(model)  # FSDP shards `model` itself; DDP wraps it
     optimizer = build_optimizer(model, trainer.optimizer)
     scheduler = build_scheduler(optimizer, trainer.scheduler, trainer.max_steps)
@@ -360,7 +369,8 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         if runtime.is_main:
             save_model_folder(
                 run_dir / "model", weights, encoder_config, tokenizer.directory,
-                provenance(cfg, steps=step, validation=result.validation, corpus=_corpus_record(shards, tokens_seen)),
+                provenance(cfg, steps=step, validation=result.validation, corpus=_corpus_record(shards, tokens_seen),
+                           **({"init_from": init.record()} if init is not None else {})),
             )
     return result
 
