@@ -91,12 +91,23 @@ def _workbench_tokenizer(path: Path, meta: Dict[str, Any]) -> Tokenizer:
     return Tokenizer(backend, meta, path)
 
 
+def _pretrained_only(path: Path) -> bool:
+    """A pretraining run, its model/ folder or one of its checkpoints: weights with a masked-LM head only."""
+    from workbench.artifacts.model_folder import is_model_folder
+    from workbench.evaluation.checkpoints import checkpoint_folder
+
+    return checkpoint_folder(path) is not None or is_model_folder(path) or is_model_folder(path / "model")
+
+
 def load_finetuned(model: Optional[str]) -> FinetunedModel:
     if not model:
         raise InferenceError("predict needs predict.model=<folder> (e.g. evals/runs/<model>/<task>/<hash>/seed-0/transformers)")
     path = Path(model).expanduser()
     if not (path / "config.json").is_file():
         hint = " (an eval job's run folder: its model is in transformers/)" if (path / "transformers" / "config.json").is_file() else ""
+        if _pretrained_only(path):
+            hint = (" (a pretrained encoder without a task head: fine-tune it first, python -m workbench eval"
+                    f" task=<task> finetune.model={model}, then predict with the job's transformers/ folder)")
         raise InferenceError(f"predict.model={model}: no config.json there{hint}; point it at a fine-tuned transformers folder")
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     block = config.get(WORKBENCH_KEY) or {}
