@@ -20,6 +20,7 @@ STAGES: Dict[str, Tuple[str, str, str]] = {
     "pipeline": ("pipeline", "pipeline", "the whole chain in order, reusing finished artifacts (+experiment=quickstart)"),
     "fill-mask": ("fill_mask", "fill_mask", "top-k completions of <mask> in a text or a file (model=<dir> text=\"...\" | input_file=<file>)"),
     "embed": ("embed", "embed", "token/sentence embeddings of a file, or cosine similarity (model=<dir> input_file=<file> output=<.npy>)"),
+    "predict": ("predict", "predict", "a fine-tuned model's predictions with scores for a file (model=<dir> input_file=<file> output=<.jsonl>)"),
 }
 
 # Short keys of the inference stages: ``key=value`` on the command line is rewritten to ``<stage key>=value``
@@ -46,6 +47,17 @@ SHORT_KEYS: Dict[str, Dict[str, Tuple[str, bool]]] = {
         "pooling": ("embed.pooling", False),
         "similarity": ("embed.similarity", False),
         "batch_size": ("embed.batch_size", False),
+    },
+    "predict": {
+        "model": ("predict.model", True),
+        "input_file": ("predict.input_file", True),
+        "output": ("predict.output", True),
+        "format": ("predict.format", False),
+        "text_column": ("predict.text_column", True),
+        "pair_column": ("predict.pair_column", True),
+        "has_header": ("predict.has_header", False),
+        "token_column": ("predict.token_column", False),
+        "batch_size": ("predict.batch_size", False),
     },
 }
 

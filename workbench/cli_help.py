@@ -29,12 +29,12 @@ HELP: Dict[str, StageHelp] = {
                            "python -m workbench tokenizer tokenizer=sentencepiece_bpe_fr corpus=french_prose_eltec"),
     "tokenizer-report": StageHelp(("corpus",), ("tokenizer_report", "corpus", "paths"),
                                   "python -m workbench tokenizer report 'tokenizer_report.tokenizers=[sample-wordpiece,sample-sentencepiece]'"),
-    "prepare": StageHelp(("tokenizer", "corpus"), ("corpus", "packing", "paths"),
+    "prepare": StageHelp(("tokenizer", "corpus"), ("corpus", "packing", "init_from", "paths"),
                          "python -m workbench prepare tokenizer=sentencepiece_bpe_fr corpus=french_prose_eltec"),
-    "train": StageHelp(("model", "trainer", "hardware", "experiment", "tokenizer", "corpus"),
-                       ("model", "trainer", "hardware", "packing", "seed", "run_name", "paths"),
+    "train": StageHelp(("model", "trainer", "hardware", "experiment", "tokenizer", "corpus", "tracking"),
+                       ("model", "trainer", "hardware", "packing", "seed", "run_name", "init_from", "paths"),
                        "python -m workbench train +experiment=quickstart trainer.max_steps=200"),
-    "eval": StageHelp(("task", "hardware", "experiment"), ("task", "finetune", "hardware", "seed", "paths"),
+    "eval": StageHelp(("task", "hardware", "experiment", "tracking"), ("task", "finetune", "model_card", "hardware", "seed", "paths"),
                       "python -m workbench eval task=sample_sentiment finetune.model=runs/quickstart/model"),
     "report": StageHelp((), ("report", "paths"), "python -m workbench report report.title='my leaderboard'"),
     "pipeline": StageHelp(("experiment", "model", "tokenizer", "corpus", "trainer", "hardware", "task"),
@@ -43,6 +43,9 @@ HELP: Dict[str, StageHelp] = {
                            'python -m workbench fill-mask model=runs/quickstart/model text="Le camembert est un <mask> normand."'),
     "embed": StageHelp(("hardware",), ("embed", "hardware"),
                        "python -m workbench embed model=runs/quickstart/model input_file=texts.txt output=emb.npy"),
+    "predict": StageHelp((), ("predict",),
+                         "python -m workbench predict model=evals/runs/<model>/<task>/<hash>/seed-0/transformers"
+                         " input_file=reviews.tsv output=predictions.jsonl"),
 }
 HELP["finetune"] = HELP["eval"]
 
@@ -56,11 +59,18 @@ def _yaml(key: str, value: object) -> List[str]:
 
 
 class _HelpDumper(yaml.SafeDumper):
-    """Block style for mappings and lists of mappings, flow style for lists of plain values."""
+    """Block style for mappings and lists of mappings, flow style for lists of plain values and for small tables of
+    numbers (``peak_tflops: {fp32: 0.2, bf16: 0.46, fp16: 1.0}``)."""
+
+
+def _number_table(data: dict) -> bool:
+    return 0 < len(data) <= 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data.values())
 
 
 _HelpDumper.add_representer(list, lambda dumper, data: dumper.represent_sequence(
     "tag:yaml.org,2002:seq", data, flow_style=not any(isinstance(item, (dict, list)) for item in data)))
+_HelpDumper.add_representer(dict, lambda dumper, data: dumper.represent_mapping(
+    "tag:yaml.org,2002:map", data, flow_style=_number_table(data)))
 
 
 def _section(cfg: DictConfig, key: str) -> List[str]:

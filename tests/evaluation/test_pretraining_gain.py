@@ -154,3 +154,33 @@ def test_random_init_of_a_run_is_one_job_whatever_the_checkpoints(study):
     assert [job.model for job in pretrained] == [str(run / "checkpoints" / f"step-{s:08d}") for s in (20, 40)]
     assert all(job.checkpoints is None for job in pretrained)
     assert len(model_jobs(FinetuneConfig(model=str(run), checkpoints="all", init="random"))) == 1
+
+
+def test_fill_mask_embed_and_predict_take_a_checkpoint(study):
+    """Every checkpoint is a model: the last checkpoint gives fill-mask and embed exactly what the run's final
+    model gives (the same weights), an earlier one does not; predict explains that a checkpoint needs fine-tuning."""
+    import numpy as np
+
+    from workbench.inference.embeddings import sentence_embeddings
+    from workbench.inference.fill_mask import fill_mask
+    from workbench.inference.finetuned import load_finetuned
+    from workbench.inference.inputs import Text
+    from workbench.inference.model_loading import InferenceError, load_embedder, load_masked_lm
+
+    tmp, cfg, _ = study
+    run = tmp / "runs" / cfg.run_name
+    texts = [Text("1", "Le camembert est un <mask> normand.", "t:1"), Text("2", "Il <mask> la porte.", "t:2")]
+
+    def completions(path):
+        return [[(c.token_id, c.probability) for m in r.masks for c in m.completions] for r in fill_mask(load_masked_lm(str(path)), texts)]
+
+    final, last, first = completions(run / "model"), completions(run / "checkpoints" / "40"), completions(run / "checkpoints" / "step-00000020")
+    assert last == final and first != final
+    plain = [Text(t.id, t.text.replace("<mask>", "fromage"), t.where) for t in texts]
+    embedded = {name: sentence_embeddings(load_embedder(str(run / name)), plain) for name in ("model", "checkpoints/40", "checkpoints/20")}
+    assert np.array_equal(embedded["model"], embedded["checkpoints/40"])
+    assert not np.array_equal(embedded["model"], embedded["checkpoints/20"])
+    with pytest.raises(InferenceError, match=r"checkpoints/30: no such checkpoint; .* has checkpoints at steps \[20, 40\]"):
+        load_masked_lm(str(run / "checkpoints" / "30"))
+    with pytest.raises(InferenceError, match=r"without a task head: fine-tune it first, python -m workbench eval task=<task>"):
+        load_finetuned(str(run / "checkpoints" / "20"))

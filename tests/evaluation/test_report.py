@@ -20,14 +20,18 @@ from workbench.evaluation.results_db import CurvePoint, JobKey, JobRecord, Resul
 EVIL = '<script>alert("x")</script>&co|pipe'
 
 
-def _store(db, model, task, language, lr, seed, dev, test, extra_test=None, metric="accuracy"):
+BENCHMARK = {"fr": "flue", "en": "glue"}  # the fixture's xnli_fr and mnli_en are FLUE and GLUE tasks
+
+
+def _store(db, model, task, language, lr, seed, dev, test, extra_test=None, metric="accuracy", benchmark=None,
+           squad_normalization=""):
     scores = {"dev": {metric: dev}, "test": {metric: test}}
     if extra_test is not None:
         scores["test_mismatched"] = {metric: extra_test}
     curves = [CurvePoint("dev", metric, s, s / 10, dev - 5 + s / 10) for s in (10, 20)]
     curves.append(CurvePoint("train", "loss", 10, 1.0, 0.5))
     db.store(JobRecord(JobKey(model, "c0ffee" * 3, task, seed, {"lr": lr, "epochs": 3.0}), language, metric,
-                       scores, curves, "2024", "wb", "dir"))
+                       scores, curves, "2024", "wb", "dir", benchmark or BENCHMARK[language], squad_normalization))
 
 
 @pytest.fixture()
@@ -95,3 +99,68 @@ def test_single_seed_has_zero_std_and_dev_fallback(tmp_path):
     summary = summarize(db.results()).summaries[("B", "cls_books_fr")]
     assert (summary.headline.mean, summary.headline.std, summary.headline_split) == (90.0, 0.0, "dev")
     assert not math.isnan(summary.dev.std)
+
+
+def test_flue_average_covers_only_flue_tasks_and_names_them(db, tmp_path):
+    # a French task outside FLUE (sample_nli) gets the French (non-FLUE) average, not the FLUE one
+    for seed, score in ((1, 50.0), (2, 60.0), (3, 70.0)):
+        _store(db, "A", "sample_nli", "fr", 3e-5, seed, score, score, benchmark="none")
+    _store(db, "A", "conll2003_en", "en", 3e-5, 1, 90.0, 91.0, benchmark="none")
+    board = summarize(db.results())
+    assert board.averages["A"] == {
+        "FLUE avg": pytest.approx(72.0),  # xnli_fr alone: sample_nli (mean 60) is not averaged into it
+        "French (non-FLUE) avg": pytest.approx(60.0),
+        "GLUE avg": pytest.approx(84.0),
+        "English (non-GLUE) avg": pytest.approx(91.0),
+    }
+    assert board.tasks == ["xnli_fr", "sample_nli", "mnli_en", "conll2003_en"]
+    md = build_report(ReportConfig(plots=False), db.path, tmp_path / "r").markdown.read_text(encoding="utf-8")
+    assert "FLUE avg: mean of xnli_fr." in md and "French (non-FLUE) avg: mean of sample_nli." in md
+    assert "English (non-GLUE) avg: mean of conll2003_en." in md
+
+
+def test_one_seed_shows_no_zero_std_and_seeds_column_lists_the_seeds(db, tmp_path):
+    _store(db, "A", "cls_books_fr", "fr", 3e-5, 7, 88.0, 86.0)
+    files = build_report(ReportConfig(plots=False), db.path, tmp_path / "r")
+    md, page = files.markdown.read_text(encoding="utf-8"), files.html.read_text(encoding="utf-8")
+    books = [line for line in md.splitlines() if "cls_books_fr | A |" in line]
+    assert "86.0 (1 seed)" in md and len(books) == 1 and "±" not in books[0]  # two equal seeds still show ± 0.0
+    assert "86.0 (1 seed)" in page and "86.0 ± 0.0" not in page
+    details = {tuple(cell.strip() for cell in line.split("|")[1:3]): line.split("|")[6].strip()
+               for line in md.splitlines() if line.startswith("| ") and line.count("|") == 9}
+    assert details[("cls_books_fr", "A")] == "7" and details[("xnli_fr", "A")] == "1,2,3"
+
+
+def test_french_squad_normalisation_is_marked(tmp_path):
+    db = ResultsDB(tmp_path / "r.sqlite")
+    for seed in (0, 1):
+        _store(db, "A", "fquad_fr", "fr", 3e-5, seed, 70.0 + seed, 72.0 + seed, metric="f1", benchmark="none",
+               squad_normalization="french")
+        _store(db, "A", "squad_v1.1_en", "en", 3e-5, seed, 80.0, 81.0, metric="f1", benchmark="none",
+               squad_normalization="official")
+    files = build_report(ReportConfig(plots=False), db.path, tmp_path / "r")
+    md = files.markdown.read_text(encoding="utf-8")
+    row = next(line for line in md.splitlines() if line.startswith("| A |"))
+    assert "| 72.5 ± 0.7 † |" in row and "| 81.0 ± 0.0 |" in row  # only the French-normalised score is marked
+    assert "† EM/F1 with the French SQuAD normalisation" in md
+    assert "French SQuAD normalisation" in files.html.read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(files.csv.read_text(encoding="utf-8"))))
+    assert {r["squad_normalization"] for r in rows if r["task"] == "fquad_fr"} == {"french"}
+
+
+def test_version_1_database_is_migrated_and_flags_unrecorded_benchmarks(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    _store(ResultsDB(path), "A", "xnli_fr", "fr", 3e-5, 0, 80.0, 81.0)
+    connection = sqlite3.connect(path)  # rebuild the version-1 layout: no benchmark / squad_normalization columns
+    connection.executescript(
+        "ALTER TABLE results DROP COLUMN benchmark; ALTER TABLE results DROP COLUMN squad_normalization;"
+        " UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+    )
+    connection.close()
+    db = ResultsDB(path)
+    board = summarize(db.results())
+    assert board.unrecorded == ["xnli_fr"] and board.averages["A"] == {"French (non-FLUE) avg": pytest.approx(81.0)}
+    _store(db, "A", "xnli_fr", "fr", 3e-5, 0, 80.0, 81.0)  # the same eval again records it
+    assert summarize(db.results()).averages["A"] == {"FLUE avg": pytest.approx(81.0)}

@@ -74,7 +74,7 @@ def test_short_and_long_forms_compose_the_same_config(tmp_path):
 
 
 def test_only_the_listed_keys_of_the_inference_stages_are_rewritten():
-    assert set(SHORT_KEYS) == {"fill-mask", "embed"}
+    assert set(SHORT_KEYS) == {"fill-mask", "embed", "predict"}
     untouched = ["+model=bert_tiny", "fill_mask.text=x", "hydra.verbose=true", "model.hidden_size=64", "-m", "seed=1"]
     assert expand_short_keys("fill-mask", untouched) == untouched
     assert expand_short_keys("train", ["model=bert_tiny", "text=x"]) == ["model=bert_tiny", "text=x"]

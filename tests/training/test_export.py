@@ -106,7 +106,7 @@ def test_without_transformers_the_export_is_written_from_files(sample_artifacts,
         result = train(_run(sample_artifacts, tmp_path, "camembert"))
     assert result.steps == 2 and (tmp_path / "camembert" / "model" / "manifest.json").exists()
     export = tmp_path / "camembert" / "transformers"
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= {p.name for p in export.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"} <= {p.name for p in export.iterdir()}
     assert "written without transformers installed" in caplog.text and "skipped" not in caplog.text
 
 
@@ -117,3 +117,40 @@ def test_a_model_transformers_cannot_express_is_not_exported_and_the_run_still_f
     assert result.steps == 2 and (tmp_path / "flaubert" / "model" / "manifest.json").exists()
     assert not (tmp_path / "flaubert" / "transformers").exists()
     assert "transformers export skipped: cannot export this flaubert encoder to transformers: intermediate_size must be 4 * hidden_size" in caplog.text
+
+
+def _row(model, task, split, value, seed):
+    from workbench.evaluation.results_db import ResultRow
+
+    return ResultRow(model, "hash", task, "fr", "accuracy", split, "accuracy", value, seed, "h", {}, "", "", "")
+
+
+def test_run_export_carries_a_model_card_with_the_run_s_facts_and_later_its_scores(sample_artifacts, tmp_path, transformers):
+    from workbench.corpus.shards import ShardSet
+    from workbench.interop.model_card import CARD_FILE, ModelCardConfig, parse_front_matter
+    from workbench.training.export import refresh_run_card
+
+    torch.set_num_threads(1)
+    train(_run(sample_artifacts, tmp_path, "camembert", "model_card.license=mit", "corpus.license=cc-by-4.0"))
+    export = tmp_path / "camembert" / "transformers"
+    card = (export / CARD_FILE).read_text(encoding="utf-8")
+    meta = parse_front_matter(card)
+    assert meta["license"] == "mit" and meta["language"] == ["fr"] and meta["library_name"] == "transformers"
+    assert meta["pipeline_tag"] == "fill-mask" and meta["datasets"] == ["sample_fr"] and "model-index" not in meta
+    theirs = transformers.AutoModelForMaskedLM.from_pretrained(str(export))
+    assert f"- parameters: {theirs.num_parameters():,}\n" in card  # tied decoder counted once, as transformers does
+    manifest = json.loads((tmp_path / "camembert" / "model" / "manifest.json").read_text())
+    shards = ShardSet.open(manifest["corpus"]["shards"])
+    assert f"- tokens in the training shards: {shards.manifest['splits']['train']['tokens']:,}\n" in card
+    assert manifest["corpus"]["tokens_seen"] > 0 and "- licence: cc-by-4.0\n" in card
+    assert "- steps: 2\n" in card and "Not evaluated" in card
+
+    rows = [_row("camembert", "sample_sentiment", "test", v, s) for v, s in ((70.0, 0), (74.0, 1))]
+    rows += [_row("camembert (random init)", "sample_sentiment", "test", v, s) for v, s in ((60.0, 0), (61.0, 1))]
+    refresh_run_card(tmp_path / "camembert", ModelCardConfig(license="mit"), rows, {"sample_sentiment": "classification"})
+    card = (export / CARD_FILE).read_text(encoding="utf-8")
+    result = parse_front_matter(card)["model-index"][0]["results"][0]
+    assert result["dataset"]["name"] == "sample_sentiment" and result["task"]["type"] == "text-classification"
+    assert result["metrics"][0]["value"] == 72.0 and result["metrics"][0]["args"]["seeds"] == [0, 1]
+    assert "| sample_sentiment | test | accuracy | 72.00 ± 2.83 | 0, 1 |" in card  # sample std of 70 and 74
+    assert "| sample_sentiment | accuracy | 72.00 | 60.50 | +11.50 | 0, 1 |" in card

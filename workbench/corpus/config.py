@@ -46,6 +46,7 @@ class CorpusConfig:
     min_alpha_fraction: float = 0.0  # quality filter: lines whose share of letters is below this are dropped
     undecodable: str = "replace"  # lines with bytes that are not UTF-8: replace (U+FFFD, counted) or skip (counted)
     max_documents: Optional[int] = None  # stop after this many source documents (quick runs); None = all
+    license: Optional[str] = None  # the text's licence (e.g. cc-by-sa-4.0), stated on the model cards of models trained on it
 
     def __post_init__(self) -> None:
         check_path_name("corpus.name", self.name)

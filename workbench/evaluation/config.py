@@ -33,7 +33,9 @@ SCHEDULES = ("full", "two_phase")
 LR_SCHEDULES = ("linear", "constant")  # after warmup: linear decay to 0, or constant
 REVIEW_FIELDS = ("summary", "text", "title")
 INITS = ("pretrained", "random")
+EVAL_EVERY_EPOCH = "epoch"  # finetune.eval_every: per epoch, else a number of optimizer steps
 RANDOM_INIT_SUFFIX = " (random init)"  # leaderboard name of a random-initialisation row: "<model> (random init)"
+BENCHMARKS = {"flue": "fr", "glue": "en", "none": None}  # benchmark -> the language its tasks must have
 CARVE_GROUPS = ("example", "text")  # held-out splits drawn by example, or by first text (premises stay on one side)
 
 
@@ -85,7 +87,10 @@ class TaskRecipe:
 class TaskConfig:
     name: str = MISSING
     kind: str = "classification"
-    language: str = "fr"  # fr tasks enter the FLUE-style average, en tasks the GLUE-style one
+    language: str = "fr"
+    # the published benchmark the task belongs to: flue tasks (fr) enter the leaderboard's FLUE average, glue
+    # tasks (en) the GLUE average; none: the language's own average ("French (non-FLUE) avg", ...)
+    benchmark: str = "none"
     format: str = "tsv"
     train: Optional[str] = None  # local file path, or hub split name when format=datasets
     dev: Optional[str] = None  # None: carve dev_fraction of train (split_seed) as dev
@@ -135,6 +140,12 @@ class TaskConfig:
         name = self.name
         check_choice(f"task.kind (task {name})", self.kind, TASK_KINDS)
         check_choice(f"task.format (task {name})", self.format, FORMATS)
+        check_choice(f"task.benchmark (task {name})", self.benchmark, tuple(BENCHMARKS))
+        if BENCHMARKS[self.benchmark] not in (None, self.language):
+            raise ConfigError(
+                f"task {name}: task.benchmark={self.benchmark} holds {BENCHMARKS[self.benchmark]} tasks, not"
+                f" task.language={self.language}; set task.benchmark=none or task.language={BENCHMARKS[self.benchmark]}"
+            )
         check_choice(f"task.metric (task {name})", self.metric, METRICS)
         check_choice(f"task.tag_scheme (task {name})", self.tag_scheme, TAG_SCHEMES)
         check_choice(f"task.squad_normalization (task {name})", self.squad_normalization, SQUAD_NORMALIZATIONS)
@@ -210,9 +221,17 @@ class FinetuneConfig:
     pad_to_multiple_of: int = 8  # dynamic padding rounds the batch length up to this (tensor-core friendly)
     eval_batch_size: int = 64
     evals_per_epoch: int = 1  # dev evaluations per epoch (model selection picks the best one)
-    log_every: int = 50  # optimizer steps between training-loss records (learning curves)
+    # when dev is evaluated: "epoch" (evals_per_epoch times per epoch, always at its end) or a number N of optimizer
+    # steps (at every multiple of N over the whole job and at the last step of each phase); a string because
+    # OmegaConf has no int-or-str type: finetune.eval_every=200 arrives as "200"
+    eval_every: str = EVAL_EVERY_EPOCH
+    # optimizer steps between training-loss records (mean loss over the interval) in the job's curves.jsonl and the
+    # results database; the report draws every record. 1: every step (a sample job has ~20 steps: 50, the old
+    # default, left one or two points per job); raise it for jobs of tens of thousands of steps
+    log_every: int = 1
     database: Optional[str] = None  # results database; default <paths.evals>/results.sqlite
     save_predictions: bool = True  # write dev/test predictions into the run folder
+    save: bool = True  # keep the best-dev model in the run folder as a transformers folder (<run folder>/transformers)
 
     def __post_init__(self) -> None:
         check_choice("finetune.schedule", self.schedule, SCHEDULES)
@@ -233,13 +252,25 @@ class FinetuneConfig:
         check_positive("finetune.frozen_lr", self.frozen_lr)
         check_positive("finetune.eval_batch_size", self.eval_batch_size)
         check_positive("finetune.evals_per_epoch", self.evals_per_epoch)
+        self.eval_every = str(self.eval_every)  # FinetuneConfig(eval_every=200) from Python code too
+        if self.eval_every != EVAL_EVERY_EPOCH and not (self.eval_every.isdigit() and int(self.eval_every) > 0):
+            raise ConfigError(
+                f"finetune.eval_every={self.eval_every!r} is not valid; use {EVAL_EVERY_EPOCH!r} (after each epoch,"
+                " finetune.evals_per_epoch times) or a positive number of optimizer steps, e.g. finetune.eval_every=200"
+            )
         check_positive("finetune.pad_to_multiple_of", self.pad_to_multiple_of)
         check_positive("finetune.log_every", self.log_every)
         if len(self.adam_betas) != 2:
             raise ConfigError(f"finetune.adam_betas={self.adam_betas} must have two values, e.g. [0.9, 0.999]")
 
+    @property
+    def eval_every_steps(self) -> Optional[int]:
+        """The optimizer steps between dev evaluations, or None when dev is evaluated per epoch."""
+        return None if self.eval_every == EVAL_EVERY_EPOCH else int(self.eval_every)
+
 
 DATA_SOURCES = ("default", "local")
+REPORT_FORMATS = ("all", "markdown", "csv", "html", "latex")
 
 
 @dataclass
@@ -261,3 +292,12 @@ class ReportConfig:
     tasks: List[str] = field(default_factory=list)  # empty: every task in the database
     database: Optional[str] = None  # default <paths.evals>/results.sqlite
     plots: bool = True  # embed PNG plots (per-task bars, learning curves) in the HTML page
+    # the files written under output_dir: all (leaderboard.md, .csv, .html and .tex) | markdown | csv | html |
+    # latex (leaderboard.tex: the headline table as a booktabs table for papers)
+    format: str = "all"
+    # pretraining run folders (runs/<run>; a bare name is looked up under paths.runs) whose metrics.jsonl the report
+    # draws: loss, validation perplexity, MLM accuracy and lr against steps, and a summary row per run
+    runs: List[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_choice("report.format", self.format, REPORT_FORMATS)

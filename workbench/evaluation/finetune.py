@@ -1,9 +1,10 @@
 """One fine-tuning job: (model, task, hyperparameters, seed) -> scores on dev and test, stored everywhere.
 
 ``finetune_task`` loads the task and the model, trains with AdamW (warmup then
-linear decay), evaluates dev ``evals_per_epoch`` times per epoch, keeps the
-weights of the best dev evaluation (model selection on dev), predicts dev and
-every labeled test split with them, writes the run folder
+linear decay), evaluates dev ``evals_per_epoch`` times per epoch (or every
+``eval_every`` optimizer steps), keeps the weights and the dev predictions of
+the best dev evaluation (model selection on dev; dev is not predicted again),
+predicts every labeled test split with those weights, writes the run folder
 ``<evals>/runs/<model>/<task>/<hparams hash>/seed-<seed>/`` (metrics, curves,
 predictions, ``manifest.json`` last) and replaces the job's rows in the
 results database. A finished run folder of the same job is reused: its scores
@@ -40,15 +41,29 @@ from workbench.evaluation.hyperparameters import Hyperparameters, resolve_hyperp
 from workbench.evaluation.kinds import TrainingLoss, head_kind, task_features
 from workbench.evaluation.metrics import PRIMARY_METRIC
 from workbench.evaluation.baselines import baseline_scores
+from workbench.evaluation.export_finetuned import FINETUNED_DIR, FinetunedJob, export_finetuned
 from workbench.evaluation.models import LoadedForTask, TaskModel, load_for_task
 from workbench.evaluation.optimization import build_optimizer, lr_multiplier
 from workbench.evaluation.predict import Decoding, decode_predictions, model_outputs, score_predictions, tune_decoding
 from workbench.evaluation.dropout import Dropout
+from workbench.evaluation.job_tracking import JobLog, JobTracking, job_config, job_hparams
 from workbench.evaluation.readers import TaskData, load_task, task_files_hash
 from workbench.evaluation.results_db import CurvePoint, JobKey, JobRecord, ResultsDB
+from workbench.interop.model_card import ModelCardConfig
 from workbench.training.config import HardwareConfig
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class DevEvaluation:
+    """One dev evaluation: its scores (``score_predictions``), the decision rule tuned on it and its predictions."""
+
+    step: int
+    epoch: float
+    scores: Dict[str, float]
+    decoding: Decoding
+    predictions: List[object]
 
 
 @dataclass
@@ -96,7 +111,8 @@ class _Trainer:
 
     def __init__(self, task: TaskConfig, finetune: FinetuneConfig, hp: Hyperparameters, loaded: LoadedForTask,
                  data: TaskData, train_features: List[Feature], dev_features: List[Feature], device: torch.device,
-                 autocast: Callable[[], ContextManager], seed: int) -> None:
+                 autocast: Callable[[], ContextManager], seed: int, job: Optional[JobLog] = None) -> None:
+        self.job = job  # TensorBoard (and MLflow) of the job: train loss and lr per logged step, dev scores
         self.task, self.finetune, self.hp, self.loaded, self.data = task, finetune, hp, loaded, data
         self.train_features, self.dev_features = train_features, dev_features
         self.device, self.autocast, self.seed = device, autocast, seed
@@ -106,6 +122,8 @@ class _Trainer:
         self.best_score = -math.inf
         self.best_state: Optional[Dict[str, torch.Tensor]] = None
         self.best_at: Tuple[int, float] = (0, 0.0)
+        self.best_dev: Optional[DevEvaluation] = None  # the outputs of the best evaluation, reported as dev's
+        self.dev_passes = 0
         self.step = 0
         self.seen = 0
         self.eval_seconds = 0.0  # dev evaluations inside the loop, excluded from the training throughput
@@ -130,17 +148,31 @@ class _Trainer:
         outputs = model_outputs(self.model, self.dev_features, self.finetune.eval_batch_size, self.device,
                                 self.loaded.tokenizer.pad_id, self.finetune.pad_to_multiple_of, self.autocast)
         decoding = tune_decoding(self.task, self.data.dev, outputs, self.data.labels)  # multi-label: the threshold
+        self.dev_passes += 1
         predictions = decode_predictions(self.task, self.data.dev, self.dev_features, outputs, self.data.labels, decoding)
-        scores = {**score_predictions(self.task, self.data.dev, predictions, self.data.labels), **decoding}
+        split_scores = score_predictions(self.task, self.data.dev, predictions, self.data.labels)
+        scores = {**split_scores, **decoding}
         for metric, value in scores.items():
             self.curves.append(CurvePoint("dev", metric, self.step, epoch, value))
+        if self.job is not None:
+            self.job.dev(self.step, scores)
         score = scores[self.primary]
         log.info("%s step %d epoch %.2f: dev %s %.2f", self.task.name, self.step, epoch, self.primary, score)
         if score > self.best_score:
             self.best_score = score
             self.best_at = (self.step, epoch)
             self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+            self.best_dev = DevEvaluation(self.step, epoch, split_scores, decoding, predictions)
         return score
+
+    def _evaluates_after(self, index: int, per_epoch: int, done: int, total: int) -> bool:
+        """Whether dev is evaluated after this optimizer step (``index`` within the epoch); epoch mode evaluates
+        at the end of each epoch outside this test."""
+        every_steps = self.finetune.eval_every_steps
+        if every_steps is not None:
+            return self.step % every_steps == 0 or done == total  # the phase's last weights are a candidate too
+        every = max(1, per_epoch // self.finetune.evals_per_epoch)
+        return (index + 1) % every == 0 and (index + 1) != per_epoch and done != total
 
     def run_phase(self, epochs: float, lr: float, epoch_offset: float, frozen: bool) -> None:
         encoder_ids = {id(p) for p in self.model.encoder.parameters()}
@@ -151,7 +183,6 @@ class _Trainer:
         per_epoch = math.ceil(len(self.train_features) / self.hp.batch_size)
         total = max(1, math.ceil(epochs * per_epoch))
         warmup = int(self.hp.warmup_ratio * total)
-        eval_every = max(1, per_epoch // self.finetune.evals_per_epoch)
         params = [p for _, p in named]
         self.model.train()
         done = 0
@@ -198,11 +229,14 @@ class _Trainer:
                 position = epoch_offset + epoch + (index + 1) / per_epoch
                 if self.step % self.finetune.log_every == 0 or done == total:
                     self.curves.append(CurvePoint("train", "loss", self.step, position, running / running_n))
+                    if self.job is not None:  # the lr this step was taken with
+                        self.job.train(self.step, running / running_n, optimizer.param_groups[0]["lr"])
                     running, running_n = 0.0, 0
-                if (index + 1) % eval_every == 0 and (index + 1) != per_epoch and done != total:
+                if self._evaluates_after(index, per_epoch, done, total):
                     self.evaluate_dev(position)
             epoch += 1
-            self.evaluate_dev(epoch_offset + min(epoch, epochs))
+            if self.finetune.eval_every_steps is None:
+                self.evaluate_dev(epoch_offset + min(epoch, epochs))
         progress.close()
         for parameter in self.model.encoder.parameters():
             parameter.requires_grad_(True)
@@ -223,8 +257,11 @@ def _prediction_record(example: Example, prediction: object) -> Dict[str, Any]:
     return {"source": example.source, "prediction": prediction, "gold": example.label}
 
 
-def _job_identity(task: TaskConfig, hp: Hyperparameters, base_dir: Optional[Path], loaded: LoadedForTask) -> Dict[str, Any]:
+def _job_identity(task: TaskConfig, hp: Hyperparameters, base_dir: Optional[Path], loaded: LoadedForTask,
+                  finetune: FinetuneConfig) -> Dict[str, Any]:
     identity = hp.as_dict()
+    if finetune.eval_every_steps is not None:  # other evaluation points select other weights (per epoch: as before)
+        identity["eval_every"] = finetune.eval_every_steps
     identity["task_config"] = config_hash(task)  # same task name, other files or subsample: another job
     identity["task_files"] = task_files_hash(task, base_dir)  # same paths, edited files: another job
     # facts the report reads from the stored hyperparameters (only when they apply: other jobs keep their hashes)
@@ -268,8 +305,12 @@ def finetune_task(
     evals_dir: str | Path,
     base_dir: Optional[Path] = None,
     database: Optional[str | Path] = None,
+    tracking: Optional[JobTracking] = None,
+    card: Optional[ModelCardConfig] = None,
 ) -> JobResult:
-    """Run (or reuse) one job and store its scores; ``base_dir`` resolves relative task paths (default: cwd)."""
+    """Run (or reuse) one job and store its scores; ``base_dir`` resolves relative task paths (default: cwd);
+    ``tracking``: tracking=mlflow (TensorBoard is always written; a reused job logs nothing again);
+    ``card``: what the exported model's card states (licence, languages)."""
     if not finetune.model:
         raise FinetuneError("finetune.model is not set: point it at a workbench model folder or a transformers folder")
     evals_dir = Path(evals_dir)
@@ -277,7 +318,7 @@ def finetune_task(
     hp = resolve_hyperparameters(task, finetune)
     hardware = resolve_precision(hardware)  # hardware.precision=auto: bf16 where the CPU/GPU has it natively
     with _torch_threads(hardware.num_threads):
-        return _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp)
+        return _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, card or ModelCardConfig(), tracking)
 
 
 @contextlib.contextmanager
@@ -292,7 +333,7 @@ def _torch_threads(count: int):
         torch.set_num_threads(previous)
 
 
-def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) -> JobResult:
+def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, card, tracking=None) -> JobResult:
     device = _device(hardware)
     autocast = _autocast(device, hardware.precision)
 
@@ -312,7 +353,7 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
             ) from None
         hp = resolve_hyperparameters(task, finetune)  # the effective length is part of the job's identity
     name = leaderboard_name(finetune, loaded)
-    key = JobKey(name, loaded.checkpoint_hash, task.name, seed, _job_identity(task, hp, base_dir, loaded))
+    key = JobKey(name, loaded.checkpoint_hash, task.name, seed, _job_identity(task, hp, base_dir, loaded, finetune))
     run_dir = evals_dir / "runs" / _slug(name) / _slug(task.name) / key.hparams_hash / f"seed-{seed}"
     db = ResultsDB(database)
     reused = _reuse(run_dir, config_hash(key.values()))
@@ -320,14 +361,22 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp) 
         scores, curves = reused
         log.info("%s: reusing finished run %s", task.name, run_dir)
     else:
-        scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir,
-                                          hardware.precision)
+        finetuned = FinetunedJob(name, task, data.labels, {}, {}, hp.as_dict(), seed, str(finetune.model), hardware.precision,
+                                 str(device), card, db.results(tasks=[task.name]) if finetune.save else [])
+        with JobLog(run_dir, tracking, f"{name}/{task.name}/{key.hparams_hash}/seed-{seed}",
+                    job_config(task, finetune, hp.as_dict(), seed),
+                    {"workbench.model": name, "workbench.task": task.name, "workbench.job_hash": key.hparams_hash}) as job:
+            scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir,
+                                              hardware.precision, finetuned, job)
     db.store(JobRecord(key, task.language, PRIMARY_METRIC[task.metric], scores, curves,
-                       created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), code_version=_code_version_text(), run_dir=str(run_dir)))
+                       created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), code_version=_code_version_text(), run_dir=str(run_dir),
+                       benchmark=task.benchmark,
+                       squad_normalization=task.squad_normalization if task.kind == "extractive_qa" else "",
+                       weights_id=loaded.weights_id))
     return JobResult(key, scores, run_dir, curves, reused is not None)
 
 
-def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir, precision):
+def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir, precision, finetuned, job=None):
     tokenizer = loaded.tokenizer
     started = time.perf_counter()
     train_features = task_features(task, data.train, tokenizer, data.labels)
@@ -335,7 +384,7 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
     if task.kind == "extractive_qa":
         train_features = [f for f in train_features if f.start_position is not None]
     model = loaded.model.to(device)
-    trainer = _Trainer(task, finetune, hp, loaded, data, train_features, dev_features, device, autocast, seed)
+    trainer = _Trainer(task, finetune, hp, loaded, data, train_features, dev_features, device, autocast, seed, job)
     log.info("%s: %d train examples -> %d features, %d dev, model %s (%s)", task.name, len(data.train),
              len(train_features), len(data.dev), key.model, loaded.source)
     train_start, train_cpu_start = time.perf_counter(), time.process_time()
@@ -346,20 +395,24 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
     trainer.run_phase(hp.epochs, hp.lr, epoch_offset, frozen=False)
     train_seconds = time.perf_counter() - train_start - trainer.eval_seconds
     train_cpu_seconds = time.process_time() - train_cpu_start - trainer.eval_cpu_seconds  # robust to a busy machine
-    assert trainer.best_state is not None
+    assert trainer.best_state is not None and trainer.best_dev is not None
     model.load_state_dict(trainer.best_state)
 
+    # dev: the best evaluation's own predictions (the weights loaded back would give the same outputs again);
+    # its decision rule (multi-label threshold) is applied to the tests, predicted once with the best weights
+    best = trainer.best_dev
+    decoding: Decoding = best.decoding
     scores: Dict[str, Dict[str, float]] = {}
     predictions: Dict[str, List[object]] = {}
-    decoding: Decoding = {}
-    for split, examples in data.splits().items():  # dev first: its decision rule (multi-label threshold) is applied to tests
-        features = dev_features if split == "dev" else task_features(task, examples, tokenizer, data.labels)
-        outputs = model_outputs(model, features, finetune.eval_batch_size, device, tokenizer.pad_id,
-                                finetune.pad_to_multiple_of, autocast)
+    for split, examples in data.splits().items():  # dev first
         if split == "dev":
-            decoding = tune_decoding(task, examples, outputs, data.labels)
-        predictions[split] = decode_predictions(task, examples, features, outputs, data.labels, decoding)
-        scores[split] = score_predictions(task, examples, predictions[split], data.labels)
+            predictions[split], scores[split] = best.predictions, dict(best.scores)
+        else:
+            features = task_features(task, examples, tokenizer, data.labels)
+            outputs = model_outputs(model, features, finetune.eval_batch_size, device, tokenizer.pad_id,
+                                    finetune.pad_to_multiple_of, autocast)
+            predictions[split] = decode_predictions(task, examples, features, outputs, data.labels, decoding)
+            scores[split] = score_predictions(task, examples, predictions[split], data.labels)
         scores[split].update(baseline_scores(task, data.train, examples, predictions[split]))  # flags of the report
     scores["dev"].update(decoding)  # recorded with the result (rows of split dev, e.g. metric "threshold")
     scores["train"] = {
@@ -381,6 +434,10 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
             for split, examples in data.splits().items():
                 lines = (json.dumps(_prediction_record(e, p), ensure_ascii=False) + "\n" for e, p in zip(examples, predictions[split]))
                 write_text(tmp / "predictions" / f"{split}.jsonl", "".join(lines))
+        if job is not None:  # tensorboard/: the curves, hyperparameters and final scores
+            job.finish(tmp, job_hparams(hp.as_dict(), key.model, task.name, seed, loaded.init), scores)
+        if finetune.save:  # the best-dev model as a transformers folder with its head and model card
+            export_finetuned(tmp / FINETUNED_DIR, loaded, dataclasses.replace(finetuned, task=task, decoding=decoding, scores=scores))
         write_json(tmp / "manifest.json", provenance(
             {"task": asdict(task), "finetune": asdict(finetune), "hyperparameters": hp.as_dict(), "seed": seed},
             job_hash=config_hash(key.values()), model=key.model, checkpoint_hash=key.checkpoint_hash,

@@ -29,6 +29,7 @@ from workbench.evaluation.checkpoints import checkpoint_folder, checkpoint_name,
 from workbench.evaluation.config import INITS
 from workbench.evaluation.dropout import Dropout
 from workbench.evaluation.errors import FinetuneError
+from workbench.evaluation.weights_identity import encoder_weights_id, transformers_weights_id
 from workbench.interop.transformers_tokenizer import tokenizer_from_transformers, usable_positions
 from workbench.tokenization.tokenizer import Tokenizer
 
@@ -86,6 +87,7 @@ class LoadedForTask:
     init: str = "pretrained"  # "random": the family's initialisation, no pretrained weight loaded
     pretraining: Optional[Dict[str, int]] = None  # a pretraining checkpoint: {"step": N, "tokens": T}
     run: Optional[str] = None  # the pretraining run a checkpoint belongs to
+    weights_id: str = ""  # the encoder weights in any folder format (weights_identity); '' for random init
 
 
 def default_model_name(path: Path) -> str:
@@ -147,10 +149,12 @@ def _workbench(path: Path, kind: str, num_labels: int, init: str, dropout: Dropo
     config = loaded.encoder_config
     model = _encoder_task_model(config, loaded.tokenizer, loaded.state_dict, kind, num_labels, init, path, dropout)
     if init == "random":
-        checkpoint = random_init_hash(dataclasses.asdict(config), loaded.tokenizer)
+        checkpoint, weights = random_init_hash(dataclasses.asdict(config), loaded.tokenizer), ""
     else:
         checkpoint = loaded.weights_hash or _file_hash([path / "model.safetensors"])
-    return LoadedForTask(model, loaded.tokenizer, checkpoint, default_model_name(path), config.max_positions, "workbench", init)
+        weights = encoder_weights_id(loaded.state_dict, config)
+    return LoadedForTask(model, loaded.tokenizer, checkpoint, default_model_name(path), config.max_positions, "workbench", init,
+                         weights_id=weights)
 
 
 def _checkpoint(path: Path, kind: str, num_labels: int, init: str, dropout: Dropout) -> LoadedForTask:
@@ -162,9 +166,12 @@ def _checkpoint(path: Path, kind: str, num_labels: int, init: str, dropout: Drop
     run = path.parent.parent.name
     if init == "random":
         checkpoint, name, position = random_init_hash(dataclasses.asdict(config), loaded.tokenizer), run, None
+        weights = ""
     else:
         checkpoint, name, position = loaded.weights_hash, checkpoint_name(path), loaded.position()
-    return LoadedForTask(model, loaded.tokenizer, checkpoint, name, config.max_positions, "workbench", init, position, run)
+        weights = encoder_weights_id(loaded.state_dict, config)
+    return LoadedForTask(model, loaded.tokenizer, checkpoint, name, config.max_positions, "workbench", init, position, run,
+                         weights_id=weights)
 
 
 def _fairseq(path: Path, kind: str, num_labels: int, init: str, dropout: Dropout) -> LoadedForTask:
@@ -179,7 +186,9 @@ def _fairseq(path: Path, kind: str, num_labels: int, init: str, dropout: Dropout
     config = imported.config
     model = _encoder_task_model(config, imported.tokenizer, imported.model.state_dict(), kind, num_labels, init, path, dropout)
     checkpoint = imported.checkpoint_sha256[:16] if init == "pretrained" else random_init_hash(dataclasses.asdict(config), imported.tokenizer)
-    return LoadedForTask(model, imported.tokenizer, checkpoint, default_model_name(path), config.max_positions, "fairseq", init)
+    weights = encoder_weights_id(imported.model.state_dict(), config) if init == "pretrained" else ""
+    return LoadedForTask(model, imported.tokenizer, checkpoint, default_model_name(path), config.max_positions, "fairseq", init,
+                         weights_id=weights)
 
 
 def _transformers(path: Path, kind: str, num_labels: int, init: str, dropout: Dropout) -> LoadedForTask:
@@ -212,7 +221,7 @@ def _transformers(path: Path, kind: str, num_labels: int, init: str, dropout: Dr
     base = getattr(model, "base_model", model)
     return LoadedForTask(
         TaskModel(model, "transformers", kind, base), tokenizer, checkpoint, default_model_name(path), max_positions,
-        "transformers", init,
+        "transformers", init, weights_id=transformers_weights_id(path) if init == "pretrained" else "",
     )
 
 

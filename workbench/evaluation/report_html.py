@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import html
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from workbench.evaluation.comparisons import Comparisons
 from workbench.evaluation.protocol import Leaderboard
 from workbench.evaluation.report_tables import (
-    FLAGS_NOTE, average_cell, average_names, comparison_sections, hparams_text, headline_cell,
+    FLAGS_NOTE, RUNS_NOTE, average_cell, average_names, comparison_sections, hparams_text, headline_cell, table_notes,
 )
+from workbench.evaluation.report_runs import RUN_HEADER, RunCurves, run_rows
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:#222}
@@ -40,7 +41,8 @@ def _image(png: bytes, alt: str) -> str:
 
 
 def html_page(board: Leaderboard, title: str, bars: Optional[bytes], curves: Dict[str, bytes], footer: str = "",
-              comparisons: Optional[Comparisons] = None, gain_curves: Optional[Dict[str, bytes]] = None) -> str:
+              comparisons: Optional[Comparisons] = None, gain_curves: Optional[Dict[str, bytes]] = None,
+              runs: Sequence[RunCurves] = (), run_pngs: Optional[Dict[str, bytes]] = None) -> str:
     averages = average_names(board)
     headline_rows = [
         [label, *(headline_cell(board.summaries.get((label, task))) for task in board.tasks),
@@ -66,6 +68,7 @@ def html_page(board: Leaderboard, title: str, bars: Optional[bytes], curves: Dic
         '<p class="note">Scores in %: mean ± std over seeds of the configuration with the best mean dev score,'
         " on the test split(s); (dev) marks a task without a labeled test split.</p>",
         _table(["model", *board.tasks, *averages], headline_rows),
+        *(f'<p class="note">{_e(note)}</p>' for note in table_notes(board)),
         f'<p class="note">{_e(FLAGS_NOTE)}</p>',
     ]
     for section_title, note, header, rows in comparison_sections(comparisons or Comparisons()):
@@ -82,6 +85,10 @@ def html_page(board: Leaderboard, title: str, bars: Optional[bytes], curves: Dic
         parts.append("<h2>Learning curves</h2>")
         for task, png in curves.items():
             parts += [f"<h3>{_e(task)}</h3>", _image(png, f"learning curves of {task}")]
+    if runs:
+        parts += ["<h2>Pretraining runs</h2>", f'<p class="note">{_e(RUNS_NOTE)}</p>', _table(RUN_HEADER, run_rows(runs))]
+        for name, png in (run_pngs or {}).items():
+            parts += [f"<h3>{_e(name)}</h3>", _image(png, f"pretraining curves of {name}")]
     if footer:
         parts.append(f'<p class="note">{_e(footer)}</p>')
     parts.append("</body></html>")

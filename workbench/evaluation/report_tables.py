@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from workbench.evaluation.comparisons import CURVE_HEADER, GAIN_HEADER, Comparisons, curve_rows, gain_cells
-from workbench.evaluation.protocol import AVERAGES, Leaderboard, TaskSummary
+from workbench.evaluation.protocol import Leaderboard, TaskSummary
+from workbench.evaluation.report_runs import RUN_HEADER, RunCurves, run_rows
 
 
 def _md(text: str) -> str:
@@ -19,11 +20,38 @@ def _md(text: str) -> str:
     )
 
 
+FRENCH_QA_MARK = "†"
+FRENCH_QA_NOTE = (
+    f"{FRENCH_QA_MARK} EM/F1 with the French SQuAD normalisation (task.squad_normalization=french: French articles"
+    " and Unicode punctuation are also stripped before matching): higher than, and not comparable with, scores of the"
+    " official SQuAD v1.1 script."
+)
+
+
 def headline_cell(summary: Optional[TaskSummary]) -> str:
     if summary is None:
         return "—"
     text = summary.headline.format() + (" (dev)" if summary.headline_split == "dev" else "")
+    if summary.squad_normalization == "french":
+        text += f" {FRENCH_QA_MARK}"
     return text + (f" [{', '.join(summary.flags)}]" if summary.flags else "")
+
+
+def table_notes(board: Leaderboard) -> List[str]:
+    """The notes under the headline table: what each average averages, the French QA mark, unrecorded benchmarks."""
+    notes = [f"{name}: mean of {', '.join(tasks)}." for name, tasks in board.average_tasks().items()]
+    if any(summary.squad_normalization == "french" for summary in board.summaries.values()):
+        notes.append(FRENCH_QA_NOTE)
+    aliases = board.aliases()
+    if aliases:
+        notes.append("Same encoder weights under other names (one row each): " + "; ".join(
+            f"{label} = {', '.join(names)}" for label, names in aliases.items()) + ".")
+    if board.unrecorded:
+        notes.append(
+            f"Benchmark not recorded for {', '.join(board.unrecorded)} (stored by an older workbench): counted outside"
+            " FLUE/GLUE; run the same `eval` again to record it (finished runs are reused, nothing is retrained)."
+        )
+    return notes
 
 
 FLAGS_NOTE = (
@@ -58,7 +86,7 @@ def comparison_sections(comparisons: Comparisons) -> List[tuple]:
 
 
 def average_names(board: Leaderboard) -> List[str]:
-    return [name for language, name in AVERAGES.items() if board.tasks_of(language)]
+    return list(board.average_tasks())
 
 
 def average_cell(value: Optional[float]) -> str:
@@ -71,7 +99,14 @@ def hparams_text(summary: TaskSummary) -> str:
     return ", ".join(f"{key}={value}" for key, value in shown.items())
 
 
-def markdown(board: Leaderboard, title: str, comparisons: Optional[Comparisons] = None) -> str:
+RUNS_NOTE = (
+    "The pretraining runs of report.runs, from their metrics.jsonl (every logged step); the HTML report draws their"
+    " loss, validation perplexity, MLM accuracy and learning rate."
+)
+
+
+def markdown(board: Leaderboard, title: str, comparisons: Optional[Comparisons] = None,
+             runs: Sequence[RunCurves] = ()) -> str:
     averages = average_names(board)
     lines = [f"# {_md(title)}", ""]
     lines.append(
@@ -86,6 +121,9 @@ def markdown(board: Leaderboard, title: str, comparisons: Optional[Comparisons] 
         cells = [label, *(headline_cell(board.summaries.get((label, task))) for task in board.tasks)]
         cells += [average_cell(board.averages[label].get(name)) for name in averages]
         lines.append("| " + " | ".join(_md(cell) for cell in cells) + " |")
+    notes = table_notes(board)
+    if notes:
+        lines += [""] + [_md(note) + "  " for note in notes]
     for section_title, note, section_header, rows in comparison_sections(comparisons or Comparisons()):
         lines += ["", f"## {section_title}", "", note, ""]
         lines.append("| " + " | ".join(_md(cell) for cell in section_header) + " |")
@@ -106,12 +144,17 @@ def markdown(board: Leaderboard, title: str, comparisons: Optional[Comparisons] 
                 ",".join(map(str, summary.seeds)), f"{summary.primary_metric} {summary.dev.format()}", tests,
             ]
             lines.append("| " + " | ".join(_md(cell) for cell in cells) + " |")
+    if runs:
+        lines += ["", "## Pretraining runs", "", RUNS_NOTE, ""]
+        lines.append("| " + " | ".join(RUN_HEADER) + " |")
+        lines.append("|" + "---|" * len(RUN_HEADER))
+        lines += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in run_rows(runs)]
     return "\n".join(lines) + "\n"
 
 
 CSV_COLUMNS = [
     "model", "checkpoint_hash", "task", "language", "split", "metric", "mean", "std", "n_seeds", "seeds",
-    "primary", "hparams_hash", "hparams",
+    "primary", "hparams_hash", "hparams", "benchmark", "squad_normalization", "aliases",
 ]
 
 
@@ -121,6 +164,7 @@ def csv_text(board: Leaderboard, comparisons: Optional[Comparisons] = None) -> s
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    aliases = board.aliases()
     for label in board.labels:
         for task in board.tasks:
             summary = board.summaries.get((label, task))
@@ -133,10 +177,13 @@ def csv_text(board: Leaderboard, comparisons: Optional[Comparisons] = None) -> s
                         f"{stat.mean:.4f}", f"{stat.std:.4f}", stat.n, " ".join(map(str, summary.seeds)),
                         int(metric == summary.primary_metric), summary.hparams_hash,
                         json.dumps(summary.hparams, sort_keys=True, ensure_ascii=False),
+                        summary.benchmark, summary.squad_normalization, " ".join(aliases.get(label, [])),
                     ])
+        groups = board.average_tasks()
         for name, value in board.averages[label].items():
-            if value is not None:
-                writer.writerow([label, "", name, "", "headline", "average", f"{value:.4f}", "", "", "", 1, "", ""])
+            if value is not None:  # the hparams column names the averaged tasks
+                writer.writerow([label, "", name, "", "headline", "average", f"{value:.4f}", "", "", "", 1, "",
+                                 json.dumps({"tasks": groups[name]}), "", "", ""])
     for gain in (comparisons or Comparisons()).gains:
         summary = board.summaries[(gain.label, gain.task)]
         values = {"gain": gain.difference.value}
@@ -144,5 +191,6 @@ def csv_text(board: Leaderboard, comparisons: Optional[Comparisons] = None) -> s
             values.update(gain_low=gain.difference.interval[0], gain_high=gain.difference.interval[1])
         for metric, value in values.items():
             writer.writerow([gain.label, summary.checkpoint_hash, gain.task, summary.language, "gain_over_random_init", metric,
-                             f"{value:.4f}", "", gain.pretrained.n, "", 0, summary.hparams_hash, json.dumps({"random_init": gain.random_label})])
+                             f"{value:.4f}", "", gain.pretrained.n, "", 0, summary.hparams_hash, json.dumps({"random_init": gain.random_label}),
+                             summary.benchmark, summary.squad_normalization, ""])
     return buffer.getvalue()

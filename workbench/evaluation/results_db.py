@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from workbench.evaluation.errors import ResultsError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: results.benchmark, .squad_normalization, .weights_id (version 1 files are migrated)
 LOCK_TIMEOUT_SECONDS = 120.0  # how long a writer waits for another one's transaction
 
 _SCHEMA = """
@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS results (
     created TEXT NOT NULL,
     code_version TEXT NOT NULL,
     run_dir TEXT NOT NULL,
+    benchmark TEXT NOT NULL DEFAULT '',
+    squad_normalization TEXT NOT NULL DEFAULT '',
+    weights_id TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (model, checkpoint_hash, task, seed, hparams_hash, split, metric)
 );
 CREATE TABLE IF NOT EXISTS curves (
@@ -58,6 +61,10 @@ CREATE TABLE IF NOT EXISTS curves (
     PRIMARY KEY (model, checkpoint_hash, task, seed, hparams_hash, split, metric, step)
 );
 """
+
+# columns added after version 1, with the value a version-1 row gets ('' = not recorded)
+_ADDED_COLUMNS = {"benchmark": "TEXT NOT NULL DEFAULT ''", "squad_normalization": "TEXT NOT NULL DEFAULT ''",
+                  "weights_id": "TEXT NOT NULL DEFAULT ''"}
 
 _JOB = "model = ? AND checkpoint_hash = ? AND task = ? AND seed = ? AND hparams_hash = ?"
 
@@ -106,6 +113,11 @@ class JobRecord:
     created: str = ""
     code_version: str = ""
     run_dir: str = ""
+    benchmark: str = "none"  # the task's benchmark (task.benchmark): flue, glue or none
+    squad_normalization: str = ""  # extractive QA: the answer normalisation of EM/F1 (official, french); else ''
+    # the encoder weights' identity in any folder format (workbench.evaluation.weights_identity); '' for none
+    # (random init, a format without one): the report shows the model names of one weights_id as one row
+    weights_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,9 @@ class ResultRow:
     created: str
     code_version: str
     run_dir: str
+    benchmark: str = ""  # '' in rows stored by a version-1 database (benchmark not recorded)
+    squad_normalization: str = ""
+    weights_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +169,12 @@ class ResultsDB:
             row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            elif row[0] == "1":  # same tables, fewer result columns: add them (old rows: not recorded)
+                present = {info[1] for info in connection.execute("PRAGMA table_info(results)")}
+                for column, declaration in _ADDED_COLUMNS.items():
+                    if column not in present:
+                        connection.execute(f"ALTER TABLE results ADD COLUMN {column} {declaration}")
+                connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise ResultsError(
                     f"{self.path}: results schema version {row[0]}, this workbench writes {SCHEMA_VERSION};"
@@ -197,7 +218,8 @@ class ResultsDB:
         hparams = canonical_json(record.key.hparams)
         rows = [
             (*key[:3], record.language, record.primary_metric, split, metric, float(value), key[3], key[4], hparams,
-             record.created, record.code_version, record.run_dir)
+             record.created, record.code_version, record.run_dir, record.benchmark, record.squad_normalization,
+             record.weights_id)
             for split, metrics in sorted(record.scores.items())
             for metric, value in sorted(metrics.items())
         ]
@@ -206,7 +228,8 @@ class ResultsDB:
             connection.execute(f"DELETE FROM curves WHERE {_JOB}", key)
             connection.executemany(
                 "INSERT INTO results (model, checkpoint_hash, task, language, primary_metric, split, metric, value,"
-                " seed, hparams_hash, hparams, created, code_version, run_dir) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " seed, hparams_hash, hparams, created, code_version, run_dir, benchmark, squad_normalization, weights_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
             connection.executemany(
@@ -228,7 +251,7 @@ class ResultsDB:
         with self._connect() as connection:
             rows = connection.execute(
                 "SELECT model, checkpoint_hash, task, language, primary_metric, split, metric, value, seed, hparams_hash,"
-                f" hparams, created, code_version, run_dir FROM results{where}"
+                f" hparams, created, code_version, run_dir, benchmark, squad_normalization, weights_id FROM results{where}"
                 " ORDER BY model, checkpoint_hash, task, hparams_hash, seed, split, metric",
                 params,
             ).fetchall()

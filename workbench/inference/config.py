@@ -10,6 +10,7 @@ from workbench.config.choices import ConfigError, check_choice, check_positive
 # Which hidden states make a token's vector (BERT paper, feature-based approach, Table 7).
 LAYER_COMBINATIONS = ("last", "sum_last_four", "concat_last_four")
 POOLINGS = ("mean", "cls", "none")  # none: one vector per token (contextual token embeddings)
+PREDICT_FORMATS = ("text", "tsv", "csv", "jsonl", "conll", "squad_json")
 
 
 @dataclass
@@ -52,3 +53,24 @@ class EmbedConfig:
             )
         if self.similarity and self.pooling == "none":
             raise ConfigError("embed.similarity compares sentence embeddings: use embed.pooling=mean or cls")
+
+
+@dataclass
+class PredictConfig:
+    model: Optional[str] = None  # a fine-tuned transformers folder, e.g. an eval job's <run folder>/transformers
+    input_file: Optional[str] = None  # texts (one per line), tsv/csv/jsonl columns, CoNLL tokens or SQuAD json
+    output: Optional[str] = None  # .jsonl: one prediction (with its scores) per example, in input order
+    # None: from the file name (.txt text, .tsv, .csv, .jsonl, .conll/.iob/.bio conll, .json squad_json); text | tsv |
+    # csv | jsonl | conll | squad_json
+    format: Optional[str] = None
+    text_column: Optional[str] = None  # tsv/csv/jsonl: the text's column (None: the one the model was trained on, else "text")
+    pair_column: Optional[str] = None  # tsv/csv/jsonl, pair models: the second text's column (None: as trained)
+    has_header: bool = True  # tsv/csv: the first row names the columns (else columns are 0-based indices)
+    token_column: int = 0  # conll: column of the token
+    batch_size: int = 32  # examples per forward pass
+
+    def __post_init__(self) -> None:
+        if self.format is not None:
+            check_choice("predict.format", self.format, PREDICT_FORMATS)
+        check_positive("predict.batch_size", self.batch_size)
+        check_positive("predict.token_column", self.token_column, allow_zero=True)

@@ -1,5 +1,5 @@
 """The model behind ``fill-mask`` and ``embed``: a workbench model folder, a pretraining run folder (its
-``model/``), a transformers folder or a fairseq RoBERTa/CamemBERT folder (``model.pt`` + ``dict.txt`` +
+``model/``), one checkpoint of a run (``runs/<run>/checkpoints/<step>``), a transformers folder or a fairseq RoBERTa/CamemBERT folder (``model.pt`` + ``dict.txt`` +
 ``sentencepiece.bpe.model``, imported by ``workbench.interop.fairseq_import``), resolved the same way the
 eval stage does.
 
@@ -77,17 +77,25 @@ class InferenceModel:
 
 
 def resolve_model_path(path: Optional[str], key: str) -> Tuple[str, Path]:
-    """(``"workbench"`` | ``"transformers"`` | ``"fairseq"``, folder) for a model folder, a run folder, a
-    transformers folder or a fairseq folder."""
+    """(``"workbench"`` | ``"checkpoint"`` | ``"transformers"`` | ``"fairseq"``, folder) for a model folder, a run
+    folder, a checkpoint of a run (``runs/<run>/checkpoints/step-N`` or ``.../checkpoints/N``), a transformers
+    folder or a fairseq folder."""
+    from workbench.evaluation.checkpoints import checkpoint_folder
     from workbench.interop.fairseq_import import is_fairseq_folder
 
     if not path:
         raise InferenceError(
             f"{key} is required: a workbench model folder (runs/<run>/model), a pretraining run folder"
-            f" (runs/<run>), a transformers folder or a fairseq folder (model.pt + dict.txt),"
+            f" (runs/<run>), a checkpoint (runs/<run>/checkpoints/<step>), a transformers folder or a fairseq folder"
+            f" (model.pt + dict.txt),"
             f" e.g. {key}=runs/quickstart/model"
         )
     folder = Path(path).expanduser()
+    checkpoint = checkpoint_folder(folder)
+    if checkpoint is not None:
+        if not (checkpoint / "model.safetensors").exists():
+            raise InferenceError(f"{key}={path}: no such checkpoint; {_steps_text(checkpoint.parent.parent)}")
+        return "checkpoint", checkpoint
     if not folder.exists():
         raise InferenceError(f"{key}={path}: the folder does not exist")
     if not is_model_folder(folder) and is_model_folder(folder / "model"):
@@ -100,8 +108,37 @@ def resolve_model_path(path: Optional[str], key: str) -> Tuple[str, Path]:
         return "fairseq", folder
     raise InferenceError(
         f"{key}={path} is neither a workbench model folder (model.safetensors + manifest.json), a run folder"
-        " with a model/ inside, a transformers folder (config.json) nor a fairseq folder (model.pt + dict.txt)"
+        " with a model/ inside, a checkpoint (runs/<run>/checkpoints/<step>), a transformers folder (config.json)"
+        " nor a fairseq folder (model.pt + dict.txt)"
     )
+
+
+def _steps_text(run: Path) -> str:
+    from workbench.evaluation.checkpoints import checkpoint_step
+    from workbench.training.checkpoint import list_checkpoints
+
+    steps = [checkpoint_step(p) for p in list_checkpoints(run / "checkpoints")] if (run / "checkpoints").is_dir() else []
+    return f"{run} has checkpoints at steps {steps}" if steps else f"{run} has no checkpoint"
+
+
+@dataclass
+class _Weights:
+    """What a workbench model folder and a run checkpoint both give: the weights, the architecture, the tokenizer."""
+    state_dict: Dict[str, torch.Tensor]
+    encoder_config: object
+    tokenizer: Tokenizer
+
+
+def _load_run_checkpoint(folder: Path) -> _Weights:
+    """A checkpoint of a pretraining run: its weights, with the run's architecture and tokenizer."""
+    from workbench.evaluation.checkpoints import load_run_checkpoint
+    from workbench.evaluation.errors import FinetuneError
+
+    try:
+        loaded = load_run_checkpoint(folder)
+    except FinetuneError as error:
+        raise InferenceError(str(error)) from None
+    return _Weights(loaded.state_dict, loaded.encoder_config, loaded.tokenizer)
 
 
 def _imported_fairseq(folder: Path):
@@ -119,6 +156,11 @@ def _load_workbench_folder(folder: Path):
         return load_model_folder(folder)
     except ModelFolderError as error:
         raise InferenceError(str(error)) from None
+
+
+def _load_workbench(kind: str, folder: Path):
+    """A workbench model folder or a run checkpoint (both: ``state_dict``, ``encoder_config``, ``tokenizer``)."""
+    return _load_run_checkpoint(folder) if kind == "checkpoint" else _load_workbench_folder(folder)
 
 
 def _workbench_encoder(state: Dict[str, torch.Tensor], config, folder: Path) -> Encoder:
@@ -175,8 +217,8 @@ def _imported(folder: Path):
 
 def load_masked_lm(path: Optional[str], key: str = "fill_mask.model") -> InferenceModel:
     kind, folder = resolve_model_path(path, key)
-    if kind == "workbench":
-        loaded = _load_workbench_folder(folder)
+    if kind in ("workbench", "checkpoint"):
+        loaded = _load_workbench(kind, folder)
         encoder = _workbench_encoder(loaded.state_dict, loaded.encoder_config, folder)
         head = _workbench_mlm_head(loaded.state_dict, loaded.encoder_config, encoder, folder)
         return InferenceModel(loaded.tokenizer, folder, "workbench", loaded.encoder_config.max_positions, encoder, head)
@@ -205,8 +247,8 @@ def load_masked_lm(path: Optional[str], key: str = "fill_mask.model") -> Inferen
 
 def load_embedder(path: Optional[str], key: str = "embed.model") -> InferenceModel:
     kind, folder = resolve_model_path(path, key)
-    if kind == "workbench":
-        loaded = _load_workbench_folder(folder)
+    if kind in ("workbench", "checkpoint"):
+        loaded = _load_workbench(kind, folder)
         encoder = _workbench_encoder(loaded.state_dict, loaded.encoder_config, folder)
         return InferenceModel(loaded.tokenizer, folder, "workbench", loaded.encoder_config.max_positions, encoder)
     if kind == "fairseq":

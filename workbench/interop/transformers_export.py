@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from workbench.artifacts.atomic import atomic_dir
+from workbench.artifacts.atomic import atomic_dir, write_text
 from workbench.interop.hf_config import InteropError, to_hf_config
 from workbench.interop.hf_layout import ARCHITECTURES, BERT_WITH_NSP, BIAS_ALIASES, model_pairs
 from workbench.interop.kinds import kind_of
@@ -99,16 +99,20 @@ def export_to_transformers(
     tokenizer_dir: Optional[str | Path] = None,
     labels: Optional[Sequence[str]] = None,
     overwrite: bool = False,
+    extra_files: Optional[Mapping[str, str]] = None,
 ) -> Path:
     """Write ``directory`` (atomically) so that ``transformers.AutoModel*.from_pretrained(directory)`` gives the
     same outputs. ``tokenizer_dir``: a workbench tokenizer folder whose transformers files are copied in.
-    ``labels``: class names of a classification model (``id2label``)."""
+    ``labels``: class names of a classification model (``id2label``). ``extra_files``: name -> text written
+    in the folder too (the model card)."""
     hf_model = to_transformers_model(model, labels)
     directory = Path(directory)
     with atomic_dir(directory, overwrite=overwrite) as tmp:
         hf_model.save_pretrained(str(tmp), safe_serialization=True)
         if tokenizer_dir is not None:
             copy_tokenizer_files(tokenizer_dir, tmp, model.config.max_positions)
+        for name, text in (extra_files or {}).items():
+            write_text(tmp / name, text)
     return directory
 
 

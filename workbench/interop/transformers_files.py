@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import torch
 from safetensors.torch import save_file
@@ -57,7 +57,7 @@ def transformers_config_json(model: nn.Module) -> Dict[str, Any]:
 
 
 def write_transformers_files(model: nn.Module, directory: str | Path, tokenizer_dir: Optional[str | Path] = None,
-                             overwrite: bool = False) -> Path:
+                             overwrite: bool = False, extra_files: Optional[Mapping[str, str]] = None) -> Path:
     """Write ``directory`` (atomically) from files only: no transformers import."""
     config = transformers_config_json(model)
     _, state = transformers_state_dict(model)
@@ -69,4 +69,6 @@ def write_transformers_files(model: nn.Module, directory: str | Path, tokenizer_
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         if tokenizer_dir is not None:
             copy_tokenizer_files(Path(tokenizer_dir), tmp, model.config.max_positions)
+        for name, text in (extra_files or {}).items():  # the model card
+            write_text(tmp / name, text)
     return directory

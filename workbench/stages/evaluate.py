@@ -17,10 +17,13 @@ from workbench.config.choices import ConfigError
 from workbench.config.root import WorkbenchConfig
 from workbench.config.typed import group_choices
 from workbench.evaluation.checkpoints import select_checkpoints
-from workbench.evaluation.config import FinetuneConfig
+from workbench.evaluation.config import RANDOM_INIT_SUFFIX, FinetuneConfig
 from workbench.evaluation.errors import FinetuneError
 from workbench.evaluation.finetune import JobResult, finetune_task
+from workbench.evaluation.job_tracking import JobTracking
 from workbench.evaluation.local_data import tasks_for
+from workbench.evaluation.results_db import ResultsDB
+from workbench.training.export import EXPORT_DIR, refresh_run_card
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +54,33 @@ def evaluate(cfg: WorkbenchConfig) -> List[JobResult]:
         jobs = model_jobs(cfg.finetune)
     except FinetuneError as error:
         raise ConfigError(str(error)) from None
+    tracking = JobTracking(cfg.tracking, Path(cfg.paths.evals))  # tracking=mlflow: a store in paths.evals by default
+    tracking.check()
     results = []
     for finetune in jobs:
         for task in tasks:
-            result = finetune_task(task, finetune, cfg.hardware, cfg.seed, cfg.paths.evals, database=finetune.database or results_db(cfg))
+            result = finetune_task(task, finetune, cfg.hardware, cfg.seed, cfg.paths.evals, database=finetune.database or results_db(cfg),
+                                   tracking=tracking, card=cfg.model_card)
             summary = {split: {k: round(v, 2) for k, v in metrics.items()} for split, metrics in result.scores.items() if split != "train"}
             log.info("%s %s: %s", result.key.model, task.name, summary)
             results.append(result)
+        _refresh_run_card(cfg, finetune, tasks, results)
     return results
+
+
+def _refresh_run_card(cfg: WorkbenchConfig, finetune: FinetuneConfig, tasks, results: List[JobResult]) -> None:
+    """A pretraining run's model (``runs/<run>/model`` or the run folder) was evaluated: its transformers export's
+    model card gets the evaluation table and random-init gain of every stored job of that model."""
+    path = Path(finetune.model)
+    run = path.parent if path.name == "model" else path
+    if not results or not (run / EXPORT_DIR / "config.json").exists() or not (run / "model").is_dir():
+        return
+    name = results[-1].key.model.removesuffix(RANDOM_INIT_SUFFIX)
+    rows = ResultsDB(finetune.database or results_db(cfg)).results(models=[name, name + RANDOM_INIT_SUFFIX])
+    kinds = {task.name: task.kind for task in tasks}
+    card = refresh_run_card(run, cfg.model_card, rows, kinds, name)
+    if card is not None:
+        log.info("model card updated with %d stored scores: %s", len(rows), card)
 
 
 run = evaluate

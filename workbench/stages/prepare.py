@@ -12,6 +12,7 @@ from workbench.config.root import WorkbenchConfig
 from workbench.config.typed import require
 from workbench.corpus.prepare import prepare_corpus
 from workbench.tokenization.tokenizer import Tokenizer
+from workbench.training.init_from import plan_init_from
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,10 @@ def check_tokenizer_folder(cfg: WorkbenchConfig) -> None:
 def prepare_shards(cfg: WorkbenchConfig) -> Path:
     require(cfg, ["tokenizer", "corpus"], "prepare")
     assert cfg.corpus is not None
-    check_tokenizer_folder(cfg)
+    if cfg.init_from:  # tokenize with the folder's tokenizer (extended when asked), written as a tokenizer folder
+        cfg = plan_init_from(cfg).cfg
+    else:
+        check_tokenizer_folder(cfg)
     tokenizer = Tokenizer.load(tokenizer_dir(cfg))
     out = shards_dir(cfg)
     manifest = prepare_corpus(cfg.corpus, cfg.packing, tokenizer, out, seed=cfg.seed)

@@ -47,5 +47,5 @@ def pretraining_gain(cfg: WorkbenchConfig, seeds: Sequence[int], checkpoints: Op
         for variant in variants:
             jobs += evaluate(dataclasses.replace(cfg, seed=seed, finetune=variant))
     report = build_report(cfg.report, cfg.report.database or results_db(cfg))
-    log.info("report: %s", report.markdown)
+    log.info("report: %s", ", ".join(map(str, report.written())))
     return GainStudy(jobs, report)

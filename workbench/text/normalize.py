@@ -19,11 +19,13 @@ Order of the steps (each optional step is explicit, nothing is implied):
 
 ``normalize_text_fast`` is a pure-Python mirror (C-speed ``re``/``unicodedata``
 calls, much faster than running the `tokenizers` normalizer line by line) used
-only to prepare training samples. Python's and Rust's Unicode tables differ in
-version, so the mirror is used only for lines whose characters all lie in
-``FAST_PATH_RANGES`` (checked identical for every option combination, code
-point by code point, in the tests); other lines go through the saved
-normalizer itself. Encoding never uses the mirror.
+to prepare training samples and, for SentencePiece BPE folders, before
+sentencepiece encodes (``workbench.tokenization.sentencepiece_encoder``).
+Python's and Rust's Unicode tables differ in version, so the mirror is used
+only for lines whose characters all lie in ``FAST_PATH_RANGES`` (checked
+identical for every option combination, code point by code point, in the
+tests); other lines go through the saved normalizer itself
+(``normalize_lines``, ``normalize_line``).
 """
 
 from __future__ import annotations
@@ -171,6 +173,12 @@ def _has_apostrophe(text: str) -> bool:
 def _where(flags, n: int) -> list:
     """Positions where the iterable of n truth values is true."""
     return np.flatnonzero(np.fromiter(map(bool, flags), dtype=bool, count=n)).tolist()
+
+
+def normalize_line(text: str, spec: NormalizationSpec) -> str:
+    """``normalize_lines([text], spec)[0]`` without the per-batch overhead: the mirror where it is proven
+    identical, else the saved normalizer."""
+    return normalize_text(text, spec) if _SLOW_CHARACTER.search(text) else normalize_text_fast(text, spec)
 
 
 def normalize_text_fast(text: str, spec: NormalizationSpec) -> str:

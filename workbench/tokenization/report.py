@@ -38,7 +38,9 @@ def report_tokenizers(
     dirs: Sequence[str | Path],
     heldout_lines_by_language: Mapping[str, Sequence[str]],
     out_dir: str | Path,
+    source_note: str = "",
 ) -> Path:
+    """``source_note``: one sentence saying where the held-out text comes from (printed at the top)."""
     if not dirs:
         raise ReportError("no tokenizer folder given; pass one or more tokenizers/<name>/ folders")
     if not heldout_lines_by_language or not any(
@@ -62,6 +64,7 @@ def report_tokenizers(
     write_json(
         out_dir / REPORT_JSON,
         {
+            "heldout": source_note,
             "tokenizers": {
                 label: {
                     "algorithm": tok.algorithm,
@@ -76,12 +79,14 @@ def report_tokenizers(
     )
     _plot(stats, out_dir / REPORT_PNG)
     markdown = out_dir / REPORT_MD
-    write_text(markdown, _markdown(tokenizers, stats, examples))
+    write_text(markdown, _markdown(tokenizers, stats, examples, source_note))
     return markdown
 
 
-def _markdown(tokenizers: Mapping[str, Tokenizer], stats, examples) -> str:
+def _markdown(tokenizers: Mapping[str, Tokenizer], stats, examples, source_note: str = "") -> str:
     lines = ["# Tokenizer report", ""]
+    if source_note:
+        lines += [source_note, ""]
     lines += ["| tokenizer | algorithm | family | vocab size |", "|---|---|---|---:|"]
     for label, tok in tokenizers.items():
         lines.append(f"| {label} | {tok.algorithm} | {tok.family} | {tok.vocab_size} |")
@@ -113,7 +118,27 @@ def _markdown(tokenizers: Mapping[str, Tokenizer], stats, examples) -> str:
     return "\n".join(lines)
 
 
+PLOT_PANELS = (  # (title, value, why the panel can be empty: every bar 0)
+    ("fertility (tokens / word)", lambda s: s.fertility, "no word in the held-out text"),
+    ("words split (%)", lambda s: 100 * s.split_share, "no held-out word is cut into several tokens"),
+    ("unknown tokens (%)", lambda s: 100 * s.unk_rate,
+     "every held-out character is in the vocabularies (byte-level vocabularies have no unknown token)"),
+    (f"lines > {TRUNCATION_LENGTHS[0]} tokens (%)", lambda s: 100 * s.truncated[TRUNCATION_LENGTHS[0]],
+     f"no held-out line is longer than {TRUNCATION_LENGTHS[0]} tokens"),
+)
+
+
 def _plot(stats: Mapping[str, Mapping[str, SegmentationStats]], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure = plot_figure(stats)
+    with atomic_file(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=110)
+    plt.close(figure)
+
+
+def plot_figure(stats: Mapping[str, Mapping[str, SegmentationStats]]):
+    """The report's four panels (one bar per tokenizer and language); a panel whose bars are all 0 says why."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,23 +147,19 @@ def _plot(stats: Mapping[str, Mapping[str, SegmentationStats]], path: Path) -> N
 
     labels = list(stats)
     languages = sorted({language for per in stats.values() for language in per})
-    panels = [
-        ("fertility (tokens / word)", lambda s: s.fertility),
-        ("words split (%)", lambda s: 100 * s.split_share),
-        ("unknown tokens (%)", lambda s: 100 * s.unk_rate),
-        (f"lines > {TRUNCATION_LENGTHS[0]} tokens (%)", lambda s: 100 * s.truncated[TRUNCATION_LENGTHS[0]]),
-    ]
     figure, axes = plt.subplots(2, 2, figsize=(11, 7))
     width = 0.8 / max(len(labels), 1)
     x = np.arange(len(languages))
-    for axis, (title, value) in zip(axes.flat, panels):
+    for axis, (title, value, why) in zip(axes.flat, PLOT_PANELS):
+        values = {label: [value(stats[label][language]) for language in languages] for label in labels}
         for index, label in enumerate(labels):
-            axis.bar(x + index * width, [value(stats[label][language]) for language in languages], width, label=label)
+            axis.bar(x + index * width, values[label], width, label=label)
         axis.set_title(title)
         axis.set_xticks(x + width * (len(labels) - 1) / 2)
         axis.set_xticklabels(languages)
+        if not any(v > 0 for per in values.values() for v in per):  # zero-height bars look like a broken plot
+            axis.text(0.5, 0.5, f"0 for every tokenizer and language:\n{why}", ha="center", va="center",
+                      fontsize=9, color="#555", transform=axis.transAxes)
     axes.flat[0].legend(fontsize=8)
     figure.tight_layout()
-    with atomic_file(path, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=110)
-    plt.close(figure)
+    return figure

@@ -12,8 +12,10 @@ from workbench.corpus.config import SourceConfig
 @dataclass
 class TokenizerReportConfig:
     tokenizers: List[str] = field(default_factory=list)  # folder names under paths.tokenizers; empty: tokenizer.name
-    heldout: List[SourceConfig] = field(default_factory=list)  # text per language; empty: the corpus sources
-    max_lines: int = 5000  # per language, the first non-empty lines
+    # text per language, not a file the tokenizers were trained on (an error); empty: the validation side of
+    # corpus.sources (the documents prepare holds out, by document hash: workbench/tokenization/heldout.py)
+    heldout: List[SourceConfig] = field(default_factory=list)
+    max_lines: int = 5000  # per language, the first non-empty held-out lines
     output_dir: str = "tokenizers/report"
 
     def __post_init__(self) -> None:

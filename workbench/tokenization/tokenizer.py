@@ -21,6 +21,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tokenizers import Tokenizer as _HFTokenizer
 
+from workbench.tokenization.sentencepiece_encoder import SentencePieceIds
+
 META_FILE = "workbench_tokenizer.json"
 MANIFEST_FILE = "manifest.json"
 
@@ -86,6 +88,8 @@ class Tokenizer:
         self._special_strings = frozenset(token.content for token in backend.get_added_tokens_decoder().values() if token.special)
         ordered = sorted(self._special_strings, key=len, reverse=True)
         self._special_pattern = re.compile("(" + "|".join(re.escape(token) for token in ordered) + ")") if ordered else re.compile("(?!)")
+        # SentencePiece BPE: the same ids from sentencepiece itself, 2x faster (texts without special-token strings)
+        self._sentencepiece = SentencePieceIds.for_folder(directory, backend, meta)
 
     # -- loading ---------------------------------------------------------------------------------------------
     @classmethod
@@ -127,6 +131,8 @@ class Tokenizer:
 
     def encode(self, text: str) -> List[int]:
         """Ids of ``text`` without special tokens."""
+        if self._sentencepiece is not None and not self._special_pattern.search(text):
+            return self._sentencepiece.encode(text)
         if self._moses is not None:
             return self.backend.encode(self._moses_words(text), is_pretokenized=True, add_special_tokens=False).ids
         return self.backend.encode(text, add_special_tokens=False).ids
@@ -135,13 +141,26 @@ class Tokenizer:
         """Ids of each text without special tokens (parallel inside the Rust backend).
 
         Uses the backend's ``encode_batch_fast`` where the installed `tokenizers` has it: the same ids,
-        without computing character offsets nobody reads here.
+        without computing character offsets nobody reads here. SentencePiece BPE folders encode the texts
+        that hold no special-token string with sentencepiece itself (``SentencePieceIds``: the same ids).
         """
+        if self._sentencepiece is not None:
+            return self._sentencepiece_batch(texts)
         encode = getattr(self.backend, "encode_batch_fast", self.backend.encode_batch)
         if self._moses is not None:
             words = [self._moses_words(text) for text in texts]
             return [enc.ids for enc in encode(words, is_pretokenized=True, add_special_tokens=False)]
         return [enc.ids for enc in encode(list(texts), add_special_tokens=False)]
+
+    def _sentencepiece_batch(self, texts: Sequence[str]) -> List[List[int]]:
+        assert self._sentencepiece is not None
+        special = [index for index, text in enumerate(texts) if self._special_pattern.search(text)]
+        if not special:
+            return self._sentencepiece.encode_batch(texts)
+        plain = set(range(len(texts))) - set(special)
+        fast = iter(self._sentencepiece.encode_batch([texts[index] for index in sorted(plain)]))
+        backend = iter(enc.ids for enc in self.backend.encode_batch([texts[index] for index in special], add_special_tokens=False))
+        return [next(fast) if index in plain else next(backend) for index in range(len(texts))]
 
     def encode_with_offsets(self, text: str) -> Encoding:
         """Ids with the character span of each token in ``text``.

@@ -16,7 +16,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -35,7 +35,8 @@ from workbench.training import checkpoint as ckpt
 from workbench.training.batches import MaskedBatch, mask_batch
 from workbench.training.distributed import Runtime, all_reduce_min, all_reduce_sum
 from workbench.training.flops import forward_shape, step_flops
-from workbench.training.metrics_log import MetricsLogger
+from workbench.training.init_from import InitSource, load_initial_weights
+from workbench.training.metrics_log import MetricSink, MetricsLogger
 from workbench.training.optim import build_optimizer, build_scheduler
 from workbench.training.out_of_memory import out_of_memory_advice
 from workbench.training.strategy import strategy_for
@@ -147,7 +148,11 @@ def validate(model, batches: List[MaskedBatch], runtime: Runtime, precision: str
     return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "mlm_accuracy": float(totals[1] / totals[2].clamp(min=1))}
 
 
-def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_dir: Path, runtime: Runtime) -> TrainResult:
+def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_dir: Path, runtime: Runtime,
+             init: Optional[InitSource] = None, sinks: Sequence[MetricSink] = ()) -> TrainResult:
+    """Train ``cfg.model`` on ``shards``; ``init``: the weights to start from (``init_from``; a checkpoint of the run
+    itself still takes precedence: that is resume), with a fresh optimizer, schedule and data position;
+    ``sinks``: extra metric sinks (experiment tracking)."""
     # hardware.precision=auto resolved once (logged, and recorded in the run's config and manifest)
     cfg = dataclasses.replace(cfg, hardware=resolve_precision(cfg.hardware, announce=runtime.is_main))
     trainer, hardware = cfg.trainer, cfg.hardware
@@ -166,6 +171,11 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         ckpt.discard_checkpoints(checkpoints_dir)  # only damaged ones exist: a loadable checkpoint is always resumed
     if resumed is not None:
         model.load_state_dict(resumed.model_state)  # full weights, before DDP/FSDP take the model over
+    elif init is not None:
+        fresh = load_initial_weights(model, init.state_dict, init.path)
+        if runtime.is_main:
+            log.info("initialised from %s (%s, weights sha256 %s); optimizer and schedule start fresh%s", init.path,
+                     init.kind, init.weights_sha256[:16], f"; not in the folder, initialised: {fresh}" if fresh else "")
     train_model = strategy.wrap(model)  # FSDP shards `model` itself; DDP wraps it
     optimizer = build_optimizer(model, trainer.optimizer)
     scheduler = build_scheduler(optimizer, trainer.scheduler, trainer.max_steps)
@@ -236,7 +246,7 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         if runtime.is_main:
             ckpt.save_checkpoint(checkpoints_dir, at_step, weights, state(optimizer_state), trainer.keep_last)
 
-    logger = MetricsLogger(run_dir, enabled=runtime.is_main, resume_step=step)
+    logger = MetricsLogger(run_dir, enabled=runtime.is_main, resume_step=step, sinks=sinks)  # sinks: tracking=mlflow
     result = TrainResult(run_dir, step)
     batches = iter(loader)
     progress = tqdm(total=trainer.max_steps, initial=step, desc="pretrain", unit="step", disable=not runtime.is_main,
@@ -359,6 +369,16 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         if runtime.is_main:
             save_model_folder(
                 run_dir / "model", weights, encoder_config, tokenizer.directory,
-                provenance(cfg, steps=step, validation=result.validation),
+                provenance(cfg, steps=step, validation=result.validation, corpus=_corpus_record(shards, tokens_seen),
+                           **({"init_from": init.record()} if init is not None else {})),
             )
     return result
+
+
+def _corpus_record(shards, tokens_seen: int) -> dict:
+    """What the model card states about the pretraining data: the shard set, its training tokens, the tokens seen."""
+    train = (shards.manifest.get("splits") or {}).get("train") or {}
+    record = {"shards": str(shards.folder), "tokens_seen": int(tokens_seen)}
+    if "tokens" in train:
+        record["train_tokens"] = int(train["tokens"])
+    return record

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -18,14 +18,27 @@ def token_predictions(
     examples: Sequence[TaggedSentence], features: Sequence[Feature], logits: Sequence[np.ndarray], labels: Sequence[str]
 ) -> List[List[str]]:
     """IOB2 tags per word; a word without any token (or never scored) is ``O``."""
+    return scored_token_predictions(examples, features, logits, labels)[0]
+
+
+def scored_token_predictions(
+    examples: Sequence[TaggedSentence], features: Sequence[Feature], logits: Sequence[np.ndarray], labels: Sequence[str]
+) -> Tuple[List[List[str]], List[List[Optional[float]]]]:
+    """``token_predictions`` and, per word, the softmax probability of its tag at the token that chose it
+    (None for a word never scored)."""
     tags = [["O"] * len(example.tokens) for example in examples]
+    scores: List[List[Optional[float]]] = [[None] * len(example.tokens) for example in examples]
     for feature, rows in zip(features, logits):
         assert feature.word_index is not None
-        best = np.asarray(rows)[: len(feature.word_index)].argmax(-1)
+        rows = np.asarray(rows, dtype=np.float64)[: len(feature.word_index)]
+        best = rows.argmax(-1)
+        shifted = np.exp(rows - rows.max(-1, keepdims=True))
+        probabilities = shifted.max(-1) / shifted.sum(-1)
         for position, word in enumerate(feature.word_index):
             if word >= 0:
                 tags[feature.example_index][word] = labels[int(best[position])]
-    return tags
+                scores[feature.example_index][word] = float(probabilities[position])
+    return tags, scores
 
 
 def qa_predictions(
@@ -36,9 +49,21 @@ def qa_predictions(
     n_best: int,
     max_answer_len: int,
 ) -> List[str]:
+    """Best span over all windows of each question (``scored_qa_predictions``' answers)."""
+    return scored_qa_predictions(examples, features, start_logits, end_logits, n_best, max_answer_len)[0]
+
+
+def scored_qa_predictions(
+    examples: Sequence[QAExample],
+    features: Sequence[Feature],
+    start_logits: Sequence[np.ndarray],
+    end_logits: Sequence[np.ndarray],
+    n_best: int,
+    max_answer_len: int,
+) -> Tuple[List[str], List[Optional[float]]]:
     """Best span over all windows of each question: the n-best starts x n-best ends of each window, score =
     start + end logit, ``start <= end < start + max_answer_len``, both inside the context; the answer is the
-    original context text between the span's character offsets."""
+    original context text between the span's character offsets; with each answer its score (None: no span)."""
     best_score = [-np.inf] * len(examples)
     answers = [""] * len(examples)
     for feature, starts, ends in zip(features, start_logits, end_logits):
@@ -63,4 +88,4 @@ def qa_predictions(
                 if score > best_score[index]:
                     best_score[index] = score
                     answers[index] = context[offsets[s][0] : offsets[e][1]]
-    return answers
+    return answers, [float(score) if np.isfinite(score) else None for score in best_score]

@@ -23,7 +23,7 @@ from workbench.evaluation.readers.common import text_example
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
-def _column_index(name: Optional[str], header: Optional[List[str]], path: Path, key: str) -> Optional[int]:
+def column_index(name: Optional[str], header: Optional[List[str]], path: Path, key: str) -> Optional[int]:
     """The 0-based column of ``task.<key>``: its header name (or a number), or its index without a header."""
     if name is None:
         return None
@@ -53,10 +53,10 @@ def read_delimited(path: Path, task: TaskConfig) -> List[Example]:
             if header is None:
                 raise TaskDataError(f"{path}: empty file (task.has_header=true expects a header row)")
             header = [cell.strip() for cell in header]
-        text_i = _column_index(task.text_column, header, path, "text_column")
-        pair_i = _column_index(task.pair_column, header, path, "pair_column")
-        label_i = _column_index(task.label_column, header, path, "label_column")
-        filter_i = _column_index(task.filter_column, header, path, "filter_column")
+        text_i = column_index(task.text_column, header, path, "text_column")
+        pair_i = column_index(task.pair_column, header, path, "pair_column")
+        label_i = column_index(task.label_column, header, path, "label_column")
+        filter_i = column_index(task.filter_column, header, path, "filter_column")
         raw = []
         for row in rows:
             line = rows.line_num

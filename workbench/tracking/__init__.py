@@ -1,0 +1,1 @@
+"""Experiment tracking besides metrics.jsonl and TensorBoard: ``tracking=mlflow`` (docs/tracking.md)."""
