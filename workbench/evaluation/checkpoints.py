@@ -129,7 +129,7 @@ def load_run_checkpoint(path: Path) -> RunCheckpoint:
 
     if not path.is_dir():
         run = path.parent.parent
-        raise FinetuneError(f"checkpoint {path} does not exist (finetune.model); {run} has {_steps_text(run)}")
+        raise FinetuneError(f"checkpoint {path} does not exist (finetune.model); {run} has {steps_text(run)}")
     try:
         loaded = load_checkpoint(path)
     except CheckpointError as error:
@@ -141,7 +141,8 @@ def load_run_checkpoint(path: Path) -> RunCheckpoint:
                          meta["sha256"]["model.safetensors"][:16], config, tokenizer)
 
 
-def _steps_text(run: Path) -> str:
+def steps_text(run: Path) -> str:
+    """What checkpoints ``run`` has, for error messages: ``checkpoints at steps [..]`` or ``no checkpoint``."""
     from workbench.training.checkpoint import list_checkpoints
 
     steps = [checkpoint_step(p) for p in list_checkpoints(run / CHECKPOINTS_DIR)]

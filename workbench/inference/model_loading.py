@@ -80,7 +80,7 @@ def resolve_model_path(path: Optional[str], key: str) -> Tuple[str, Path]:
     """(``"workbench"`` | ``"checkpoint"`` | ``"transformers"`` | ``"fairseq"``, folder) for a model folder, a run
     folder, a checkpoint of a run (``runs/<run>/checkpoints/step-N`` or ``.../checkpoints/N``), a transformers
     folder or a fairseq folder."""
-    from workbench.evaluation.checkpoints import checkpoint_folder
+    from workbench.evaluation.checkpoints import checkpoint_folder, steps_text
     from workbench.interop.fairseq_import import is_fairseq_folder
 
     if not path:
@@ -94,7 +94,8 @@ def resolve_model_path(path: Optional[str], key: str) -> Tuple[str, Path]:
     checkpoint = checkpoint_folder(folder)
     if checkpoint is not None:
         if not (checkpoint / "model.safetensors").exists():
-            raise InferenceError(f"{key}={path}: no such checkpoint; {_steps_text(checkpoint.parent.parent)}")
+            run = checkpoint.parent.parent
+            raise InferenceError(f"{key}={path}: no such checkpoint; {run} has {steps_text(run)}")
         return "checkpoint", checkpoint
     if not folder.exists():
         raise InferenceError(f"{key}={path}: the folder does not exist")
@@ -113,32 +114,15 @@ def resolve_model_path(path: Optional[str], key: str) -> Tuple[str, Path]:
     )
 
 
-def _steps_text(run: Path) -> str:
-    from workbench.evaluation.checkpoints import checkpoint_step
-    from workbench.training.checkpoint import list_checkpoints
-
-    steps = [checkpoint_step(p) for p in list_checkpoints(run / "checkpoints")] if (run / "checkpoints").is_dir() else []
-    return f"{run} has checkpoints at steps {steps}" if steps else f"{run} has no checkpoint"
-
-
-@dataclass
-class _Weights:
-    """What a workbench model folder and a run checkpoint both give: the weights, the architecture, the tokenizer."""
-    state_dict: Dict[str, torch.Tensor]
-    encoder_config: object
-    tokenizer: Tokenizer
-
-
-def _load_run_checkpoint(folder: Path) -> _Weights:
+def _load_run_checkpoint(folder: Path):
     """A checkpoint of a pretraining run: its weights, with the run's architecture and tokenizer."""
     from workbench.evaluation.checkpoints import load_run_checkpoint
     from workbench.evaluation.errors import FinetuneError
 
     try:
-        loaded = load_run_checkpoint(folder)
+        return load_run_checkpoint(folder)
     except FinetuneError as error:
         raise InferenceError(str(error)) from None
-    return _Weights(loaded.state_dict, loaded.encoder_config, loaded.tokenizer)
 
 
 def _imported_fairseq(folder: Path):
