@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from workbench.artifacts.hashing import sha256_file
-from workbench.corpus import prepare as prepare_module
 from workbench.corpus.config import CorpusConfig, PackingConfig, SourceConfig
 from workbench.corpus.prepare import LEGACY_STATE_FILE, STATE_FILE, PrepareError, prepare_corpus
+from workbench.corpus.progress import Progress
 from workbench.corpus.resume_state import StateFileError, read_state, write_state
 
 from .conftest import write_prose_excerpt
@@ -55,14 +55,14 @@ def reference(tmp_path_factory, corpus, bert_tokenizer) -> Path:
 
 def _interrupted(out: Path, corpus, tokenizer, monkeypatch, parts: int = 3) -> None:
     """A run stopped right after committing ``parts`` parts (what a kill between two parts leaves)."""
-    close = prepare_module._Preparation._close_part
+    commit = Progress.commit
 
-    def close_then_stop(self):
-        close(self)
+    def commit_then_stop(self, *args):
+        commit(self, *args)
         if self.part == parts:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(prepare_module._Preparation, "_close_part", close_then_stop)
+    monkeypatch.setattr(Progress, "commit", commit_then_stop)
     with pytest.raises(KeyboardInterrupt):
         prepare_corpus(corpus, PACKING, tokenizer, out, seed=1, progress=False)
     monkeypatch.undo()

@@ -1,4 +1,4 @@
-"""Per-chunk work done in worker processes: clean, hash, split into units, tokenize.
+"""The steps of ``prepare`` that run in worker processes, a chunk at a time: clean (and hash), tokenize.
 
 Every per-document result depends on the document alone, so the output is
 identical whatever the number of workers or the way documents are grouped in
@@ -122,19 +122,31 @@ def _drop_stats(docs: RawChunk, codes: np.ndarray, line_doc: np.ndarray) -> Dict
     return stats
 
 
-def process_chunk(docs: RawChunk | List[RawDoc], settings: WorkSettings, encoder: UnitEncoder) -> ChunkResult:
-    """Clean, hash, split and tokenize a chunk of consecutive documents.
+@dataclass
+class CleanChunk:
+    """The documents of a ``RawChunk`` after the clean step: their kept lines and what was dropped."""
 
-    The work runs over the chunk as a whole: C-level scans recognise the lines that are already clean, the
-    kept lines are joined into one text (``LINE_SEPARATOR`` between lines) for the sentence search and the
-    word split, and one encoder call tokenizes the chunk. Per document there is no Python-level work
-    beyond the hash of its text. Same results as cleaning, splitting and encoding document by document
-    (``clean_document``, ``split_sentences``, ``Tokenizer.encode_batch``; tested).
-    """
+    first_index: int
+    lang_ids: np.ndarray  # int64 [n]
+    source_ids: np.ndarray  # int64 [n]
+    lines: List[str]  # the kept cleaned lines of all documents, in order
+    line_doc: np.ndarray  # int64 [len(lines)] position of the document of each kept line
+    lines_kept: np.ndarray  # int64 [n] kept lines per document
+    hashes: np.ndarray  # uint64 [n] content hash of each cleaned document (0 when no line is kept)
+    stats: Dict[int, Dict[str, int]]  # position -> dropped lines by reason and undecodable lines (rare)
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+
+def clean_chunk(docs: RawChunk | List[RawDoc], rules: CleaningRules) -> CleanChunk:
+    """The clean step: clean every line, drop (and count by reason) the lines ``rules`` refuse, hash the
+    documents' kept lines. Whole-chunk C-level scans; same results as ``clean_document`` and
+    ``document_hash`` document by document (tested)."""
     if not isinstance(docs, RawChunk):
         docs = RawChunk.of(docs)
     n = len(docs)
-    cleaned, codes, line_doc = _line_codes_of(docs, settings.rules)
+    cleaned, codes, line_doc = _line_codes_of(docs, rules)
     stats = _drop_stats(docs, codes, line_doc)
     kept = codes == KEPT
     lines = list(compress(cleaned, kept.tolist()))
@@ -148,22 +160,44 @@ def process_chunk(docs: RawChunk | List[RawDoc], settings: WorkSettings, encoder
             ends = np.cumsum(lines_kept)
             doc_texts = [LINE_JOIN.join(lines[e - k : e]) for e, k in zip(ends.tolist(), lines_kept.tolist()) if k]
         hashes[lines_kept > 0] = text_hashes(doc_texts)
-    tokens, unit_bounds, units_per_line = _tokenize_lines(lines, settings.sentence_units, encoder)
+    return CleanChunk(docs.first_index, docs.lang_ids, docs.source_ids, lines, kept_doc, lines_kept, hashes, stats)
+
+
+def tokenize_chunk(clean: CleanChunk, sentence_units: bool, encoder: UnitEncoder) -> ChunkResult:
+    """The tokenize step: split the kept lines into units (sentences when ``sentence_units``, else lines)
+    and encode them. The kept lines are joined into one text (``LINE_SEPARATOR`` between lines) for the
+    sentence search and the word split, and one encoder call tokenizes the chunk; same ids as
+    ``split_sentences`` and ``Tokenizer.encode_batch`` unit by unit (tested)."""
+    n = len(clean)
+    tokens, unit_bounds, units_per_line = _tokenize_lines(clean.lines, sentence_units, encoder)
     units_per_doc = np.zeros(n, dtype=np.int64)
-    np.add.at(units_per_doc, kept_doc, units_per_line)
+    np.add.at(units_per_doc, clean.line_doc, units_per_line)
     doc_units = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(units_per_doc, out=doc_units[1:])
     return ChunkResult(
-        first_index=docs.first_index,
-        lang_ids=docs.lang_ids,
-        source_ids=docs.source_ids,
-        hashes=hashes,
-        lines_kept=lines_kept,
+        first_index=clean.first_index,
+        lang_ids=clean.lang_ids,
+        source_ids=clean.source_ids,
+        hashes=clean.hashes,
+        lines_kept=clean.lines_kept,
         doc_units=doc_units,
         unit_bounds=unit_bounds,
         tokens=tokens,
-        stats=stats,
+        stats=clean.stats,
     )
+
+
+WORKER_STEPS = ("clean", "tokenize")  # what ``process_chunk`` runs on a chunk, in this order
+
+
+def process_chunk(docs: RawChunk | List[RawDoc], settings: WorkSettings, encoder: UnitEncoder) -> ChunkResult:
+    """The steps a worker runs on a chunk of consecutive documents: ``clean_chunk`` then ``tokenize_chunk``.
+
+    Per document there is no Python-level work beyond the hash of its text. Same results as cleaning,
+    splitting and encoding document by document (``clean_document``, ``split_sentences``,
+    ``Tokenizer.encode_batch``; tested).
+    """
+    return tokenize_chunk(clean_chunk(docs, settings.rules), settings.sentence_units, encoder)
 
 
 def _tokenize_lines(lines: List[str], sentence_units: bool, encoder: UnitEncoder) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
