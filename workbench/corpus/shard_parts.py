@@ -15,6 +15,7 @@ from typing import Callable, Dict, Iterable, Iterator, List
 import numpy as np
 
 from workbench.corpus.pack_splits import Consumed, InputEnd, PackEvent, Sequences
+from workbench.corpus.packing import PackedBatch
 from workbench.corpus.progress import Progress
 from workbench.corpus.shards import SPLITS, ShardWriter
 
@@ -31,7 +32,7 @@ class ShardParts:
     def open(self, part: int) -> None:
         self.writers = {split: ShardWriter(self.folder, split, part, self.dtype, self.extras) for split in SPLITS}
 
-    def add(self, split: str, lang: int, batch) -> None:
+    def add(self, split: str, lang: int, batch: PackedBatch) -> None:
         self.writers[split].add_batch(batch, lang)
 
     def close(self) -> Dict[str, Dict]:
