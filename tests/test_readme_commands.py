@@ -1,4 +1,4 @@
-"""Every ``python -m workbench ...`` command of README.md works as written, in dry-run form: the stage exists and
+"""Every ``python -m workbench ...`` command of README.md and of the docs it sends users to works as written, in dry-run form: the stage exists and
 its overrides (after the CLI's own rewriting: short keys, ``-m`` moved) compose with the real conf/ and convert to
 the typed config; a sweep composes every one of its jobs. Commands needing data that is not here are still
 composed (nothing runs)."""
@@ -22,11 +22,14 @@ from workbench.config.typed import CONF_DIR, to_typed
 from workbench.interop.fairseq_cli import _parser as fairseq_parser
 
 README = CONF_DIR.parent / "README.md"
+# the README keeps one example per stage; the rest of the commands it used to show live in these docs
+DOCS_WITH_COMMANDS = [CONF_DIR.parent / "docs" / name for name in ("command_line.md", "training_at_scale.md", "tracking.md", "fairseq.md", "continued_pretraining.md")]
 
 
 def readme_commands() -> List[List[str]]:
-    """The arguments after ``-m workbench`` of each command in README's bash blocks (and inline code spans)."""
-    text = README.read_text(encoding="utf-8")
+    """The arguments after ``-m workbench`` of each command in the bash blocks (and inline code spans) of README and
+    DOCS_WITH_COMMANDS."""
+    text = "\n".join(path.read_text(encoding="utf-8") for path in [README, *DOCS_WITH_COMMANDS])
     lines = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         lines += block.replace("\\\n", " ").splitlines()
