@@ -1,7 +1,7 @@
 """The model behind ``fill-mask`` and ``embed``: a workbench model folder, a pretraining run folder (its
 ``model/``), one checkpoint of a run (``runs/<run>/checkpoints/<step>``), a transformers folder or a fairseq RoBERTa/CamemBERT folder (``model.pt`` + ``dict.txt`` +
-``sentencepiece.bpe.model``, imported by ``workbench.interop.fairseq_import``), resolved the same way the
-eval stage does.
+``sentencepiece.bpe.model``, imported by ``workbench.interop.fairseq_import``), resolved by the one resolver
+every stage uses (``workbench.interop.model_source``).
 
 Workbench folders give the workbench ``Encoder`` (and the tied ``MaskedLMHead`` of the ``PretrainingModel``,
 ``mlm_head.*`` in ``model.safetensors``). Transformers folders go through ``import_from_transformers`` (the
@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-from workbench.artifacts.model_folder import ModelFolderError, is_model_folder, load_model_folder
+from workbench.artifacts.model_folder import ModelFolderError, load_model_folder
 from workbench.inference.hidden_states import all_hidden_states
 from workbench.interop.model_source import ModelSource, ModelSourceError, resolve_model_source
 from workbench.model.encoder import Encoder
