@@ -26,7 +26,7 @@ def random_twin(source: Path, target: Path, seed: int) -> Path:
     torch.manual_seed(seed)
     model = PretrainingModel(folder.encoder_config, nsp=nsp)
     record = provenance({"random_init_of": str(source), "seed": seed}, steps=0,
-                        source_weights_sha256=folder.manifest.get("weights_sha256"))
+                        source_weights_sha256=folder.weights_sha256 or None)
     return save_model_folder(target, model.state_dict(), folder.encoder_config, source / TOKENIZER_DIR, record)
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional
 
-from workbench.artifacts.provenance import config_hash, to_plain
 from workbench.config.choices import check_path_name
 from workbench.config.root import WorkbenchConfig
 
@@ -44,42 +41,3 @@ def results_db(cfg: WorkbenchConfig) -> Path:
 
 def eval_runs_dir(cfg: WorkbenchConfig) -> Path:
     return Path(cfg.paths.evals) / "runs"
-
-
-def read_manifest(directory: Path) -> Optional[dict[str, Any]]:
-    path = directory / "manifest.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def finished_with(directory: Path, config: Any) -> bool:
-    """True when ``directory`` holds a finished artifact built from exactly ``config``."""
-    manifest = read_manifest(directory)
-    return manifest is not None and manifest.get("config_hash") == config_hash(config)
-
-
-def _leaves(value: Any, prefix: str) -> Dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: Dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_leaves(item, f"{prefix}.{key}"))
-        return out
-    return {prefix: value}
-
-
-_ABSENT = object()
-
-
-def config_differences(manifest: dict[str, Any], config: Any, prefix: str) -> List[str]:
-    """``key=<recorded> in the folder, <value> in this config`` for each key where ``config`` differs from the
-    config ``manifest`` records (both as the JSON the manifest holds)."""
-    recorded = _leaves(manifest.get("config"), prefix)
-    current = _leaves(json.loads(json.dumps(to_plain(config), default=str)), prefix)
-    differences = []
-    for key in sorted(set(recorded) | set(current)):
-        there, here = recorded.get(key, _ABSENT), current.get(key, _ABSENT)
-        if there != here:
-            show = lambda value: "absent" if value is _ABSENT else json.dumps(value, ensure_ascii=False)  # noqa: E731
-            differences.append(f"{key}={show(there)} in the folder, {show(here)} in this config")
-    return differences

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from workbench.artifacts.atomic import atomic_dir, write_json
 from workbench.artifacts.hashing import sha256_file
+from workbench.artifacts.manifest import MANIFEST_FILE, Manifest, read_manifest, write_manifest
 from workbench.artifacts.tensor_files import independent_tensors
 from workbench.model.config import EncoderConfig
 from workbench.tokenization.export import set_model_max_length
@@ -27,7 +28,6 @@ from workbench.tokenization.tokenizer import Tokenizer
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "model_config.json"
 TOKENIZER_DIR = "tokenizer"
-MANIFEST_FILE = "manifest.json"
 
 
 class ModelFolderError(ValueError):
@@ -40,11 +40,16 @@ class LoadedModel:
     encoder_config: EncoderConfig
     state_dict: Dict[str, torch.Tensor]
     tokenizer: Tokenizer
-    manifest: Dict[str, Any]
+    manifest: Manifest
+
+    @property
+    def weights_sha256(self) -> str:
+        """The SHA-256 of ``model.safetensors`` the manifest records ('' when it records none)."""
+        return self.manifest.require("weights_sha256", str) if self.manifest.has("weights_sha256") else ""
 
     @property
     def weights_hash(self) -> str:
-        return self.manifest.get("weights_sha256", "")[:16]
+        return self.weights_sha256[:16]
 
 
 def save_model_folder(
@@ -63,7 +68,7 @@ def save_model_folder(
         write_json(tmp / CONFIG_FILE, dataclasses.asdict(encoder_config))
         shutil.copytree(tokenizer_dir, tmp / TOKENIZER_DIR)
         set_model_max_length(tmp / TOKENIZER_DIR, encoder_config.max_positions)  # the model's limit, not the tokenizer's
-        write_json(tmp / MANIFEST_FILE, {**provenance, "weights_sha256": sha256_file(tmp / WEIGHTS_FILE)})
+        write_manifest(tmp, {**provenance, "weights_sha256": sha256_file(tmp / WEIGHTS_FILE)})
     return directory
 
 
@@ -89,5 +94,6 @@ def load_model_folder(directory: str | Path) -> LoadedModel:
     encoder_config = EncoderConfig(**config_data)
     state_dict = load_file(str(directory / WEIGHTS_FILE))
     tokenizer = Tokenizer.load(directory / TOKENIZER_DIR)
-    manifest = json.loads((directory / MANIFEST_FILE).read_text(encoding="utf-8"))
+    manifest = read_manifest(directory)
+    assert manifest is not None  # is_model_folder above
     return LoadedModel(directory, encoder_config, state_dict, tokenizer, manifest)

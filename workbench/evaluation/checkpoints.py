@@ -17,31 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 from workbench.evaluation.errors import FinetuneError
+from workbench.interop.model_source import CHECKPOINTS_DIR, checkpoint_folder, checkpoint_step, run_checkpoints
 
 if TYPE_CHECKING:
     import torch
 
     from workbench.model.config import EncoderConfig
     from workbench.tokenization.tokenizer import Tokenizer
-
-CHECKPOINTS_DIR = "checkpoints"
-_STEP_DIR = re.compile(r"^step-(\d{8})$")
-
-
-def checkpoint_folder(path: Path) -> Optional[Path]:
-    """``path`` as a checkpoint folder ``<run>/checkpoints/step-N`` (``<run>/checkpoints/N`` names it too),
-    or None when it is not one."""
-    if path.parent.name != CHECKPOINTS_DIR:
-        return None
-    if _STEP_DIR.match(path.name):
-        return path
-    if path.name.isdigit():
-        return path.parent / f"step-{int(path.name):08d}"
-    return None
-
-
-def checkpoint_step(path: Path) -> int:
-    return int(_STEP_DIR.match(path.name).group(1))  # type: ignore[union-attr]
 
 
 def checkpoint_name(path: Path, model_name: Optional[str] = None) -> str:
@@ -52,8 +34,6 @@ def checkpoint_name(path: Path, model_name: Optional[str] = None) -> str:
 def select_checkpoints(run: Path, selector: str) -> List[Path]:
     """The checkpoints of ``run`` that ``finetune.checkpoints`` selects, in step order: ``all``, ``last``, or
     steps separated by commas or spaces (``'200,400'``)."""
-    from workbench.training.checkpoint import list_checkpoints
-
     if run.name == "model" and (run.parent / CHECKPOINTS_DIR).is_dir():
         run = run.parent  # runs/<run>/model (an experiment's finetune.model): its run's checkpoints
     if checkpoint_folder(run) is not None:
@@ -61,7 +41,7 @@ def select_checkpoints(run: Path, selector: str) -> List[Path]:
             f"finetune.checkpoints={selector!r} selects checkpoints of a run folder; finetune.model={run} is one"
             f" checkpoint already: point it at the run ({run.parent.parent}) or drop finetune.checkpoints"
         )
-    available = list_checkpoints(run / CHECKPOINTS_DIR)
+    available = run_checkpoints(run)
     if not available:
         raise FinetuneError(
             f"finetune.checkpoints={selector!r}: {run / CHECKPOINTS_DIR} holds no checkpoint; point finetune.model at a"
@@ -127,9 +107,6 @@ def _run_architecture(run: Path):
 def load_run_checkpoint(path: Path) -> RunCheckpoint:
     from workbench.training.checkpoint import CheckpointError, load_checkpoint
 
-    if not path.is_dir():
-        run = path.parent.parent
-        raise FinetuneError(f"checkpoint {path} does not exist (finetune.model); {run} has {steps_text(run)}")
     try:
         loaded = load_checkpoint(path)
     except CheckpointError as error:
@@ -140,10 +117,3 @@ def load_run_checkpoint(path: Path) -> RunCheckpoint:
     return RunCheckpoint(path, loaded.step, None if tokens is None else int(tokens), loaded.model_state,
                          meta["sha256"]["model.safetensors"][:16], config, tokenizer)
 
-
-def steps_text(run: Path) -> str:
-    """What checkpoints ``run`` has, for error messages: ``checkpoints at steps [..]`` or ``no checkpoint``."""
-    from workbench.training.checkpoint import list_checkpoints
-
-    steps = [checkpoint_step(p) for p in list_checkpoints(run / CHECKPOINTS_DIR)]
-    return f"checkpoints at steps {steps}" if steps else "no checkpoint"

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from workbench.artifacts.atomic import atomic_dir, write_json, write_text
 from workbench.artifacts.provenance import code_version, config_hash, provenance
+from workbench.artifacts.reuse import Reuse, reuse_decision
 from workbench.hardware.precision import resolve_precision
 from workbench.config.choices import ConfigError
 from workbench.evaluation.config import RANDOM_INIT_SUFFIX, FinetuneConfig, TaskConfig
@@ -286,11 +287,11 @@ def leaderboard_name(finetune: FinetuneConfig, loaded: LoadedForTask) -> str:
 
 
 def _reuse(run_dir: Path, job_hash: str) -> Optional[Tuple[Dict[str, Dict[str, float]], List[CurvePoint]]]:
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.exists():
-        return None
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if manifest.get("job_hash") != job_hash:
+    """The scores and curves of the finished job in ``run_dir`` when its manifest records ``job_hash``; else None
+    (the job is fine-tuned, replacing the folder: it is a cache keyed by the job's hash). Logs which."""
+    decision = reuse_decision(run_dir, job_hash, recorded_hash=lambda manifest: manifest.require("job_hash", str))
+    if not isinstance(decision, Reuse):
+        log.info("eval job: fine-tuning (%s)", decision.reason)
         return None
     scores = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))["scores"]
     curves = [CurvePoint(**json.loads(line)) for line in (run_dir / "curves.jsonl").read_text(encoding="utf-8").splitlines() if line]

@@ -23,17 +23,17 @@ from typing import Any, Dict, Optional
 import torch
 from torch import nn
 
-from workbench.artifacts.model_folder import is_model_folder, load_model_folder
+from workbench.artifacts.model_folder import load_model_folder
 from workbench.artifacts.provenance import config_hash
-from workbench.evaluation.checkpoints import checkpoint_folder, checkpoint_name, load_run_checkpoint
+from workbench.evaluation.checkpoints import checkpoint_name, load_run_checkpoint
 from workbench.evaluation.config import INITS
 from workbench.evaluation.dropout import Dropout
 from workbench.evaluation.errors import FinetuneError
 from workbench.evaluation.weights_identity import encoder_weights_id, transformers_weights_id
+from workbench.interop.model_source import TRANSFORMERS_WEIGHTS, ModelSourceError, folder_label, resolve_model_source
 from workbench.interop.transformers_tokenizer import tokenizer_from_transformers, usable_positions
 from workbench.tokenization.tokenizer import Tokenizer
 
-TRANSFORMERS_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
 @dataclass
@@ -92,8 +92,7 @@ class LoadedForTask:
 
 def default_model_name(path: Path) -> str:
     """The folder name; for ``runs/<run>/model`` the run's name."""
-    path = path.resolve()
-    return path.parent.name if path.name == "model" else path.name
+    return folder_label(path)
 
 
 def _file_hash(paths) -> str:
@@ -235,24 +234,9 @@ def load_for_task(
     dropout = dropout or Dropout()
     if init not in INITS:
         raise FinetuneError(f"finetune.init={init!r}: use one of {' | '.join(INITS)}")
-    path = Path(path).expanduser()
-    checkpoint = checkpoint_folder(path)
-    if checkpoint is not None:
-        return _checkpoint(checkpoint, kind, num_labels, init, dropout)
-    if not path.exists():
-        raise FinetuneError(f"model folder {path} does not exist (finetune.model)")
-    if not is_model_folder(path) and is_model_folder(path / "model"):
-        path = path / "model"  # a pretraining run folder: its final model
-    if is_model_folder(path):
-        return _workbench(path, kind, num_labels, init, dropout)
-    if (path / "config.json").exists():
-        return _transformers(path, kind, num_labels, init, dropout)
-    from workbench.interop.fairseq_import import is_fairseq_folder
-
-    if is_fairseq_folder(path):
-        return _fairseq(path, kind, num_labels, init, dropout)
-    raise FinetuneError(
-        f"{path} is neither a workbench model folder (model.safetensors + manifest.json), a transformers"
-        " folder (config.json) nor a fairseq folder (model.pt + dict.txt); point finetune.model at"
-        " runs/<run>/model, a saved transformers model or a fairseq RoBERTa/CamemBERT folder"
-    )
+    try:
+        source = resolve_model_source(path, "finetune.model")
+    except ModelSourceError as error:
+        raise FinetuneError(str(error)) from None
+    loader = {"checkpoint": _checkpoint, "workbench": _workbench, "transformers": _transformers, "fairseq": _fairseq}[source.kind]
+    return loader(source.folder, kind, num_labels, init, dropout)

@@ -92,11 +92,14 @@ def _workbench_tokenizer(path: Path, meta: Dict[str, Any]) -> Tokenizer:
 
 
 def _pretrained_only(path: Path) -> bool:
-    """A pretraining run, its model/ folder or one of its checkpoints: weights with a masked-LM head only."""
-    from workbench.artifacts.model_folder import is_model_folder
-    from workbench.evaluation.checkpoints import checkpoint_folder
+    """A pretraining run, its model/ folder or one of its checkpoints (``workbench.interop.model_source``): weights
+    with a masked-LM head only."""
+    from workbench.interop.model_source import ModelSourceError, checkpoint_folder, resolve_model_source
 
-    return checkpoint_folder(path) is not None or is_model_folder(path) or is_model_folder(path / "model")
+    try:
+        return resolve_model_source(path, "predict.model").is_workbench
+    except ModelSourceError:
+        return checkpoint_folder(path) is not None  # a step the run does not have: still a checkpoint
 
 
 def load_finetuned(model: Optional[str]) -> FinetunedModel:

@@ -1,7 +1,7 @@
 """The model behind ``fill-mask`` and ``embed``: a workbench model folder, a pretraining run folder (its
 ``model/``), one checkpoint of a run (``runs/<run>/checkpoints/<step>``), a transformers folder or a fairseq RoBERTa/CamemBERT folder (``model.pt`` + ``dict.txt`` +
-``sentencepiece.bpe.model``, imported by ``workbench.interop.fairseq_import``), resolved the same way the
-eval stage does.
+``sentencepiece.bpe.model``, imported by ``workbench.interop.fairseq_import``), resolved by the one resolver
+every stage uses (``workbench.interop.model_source``).
 
 Workbench folders give the workbench ``Encoder`` (and the tied ``MaskedLMHead`` of the ``PretrainingModel``,
 ``mlm_head.*`` in ``model.safetensors``). Transformers folders go through ``import_from_transformers`` (the
@@ -20,8 +20,9 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-from workbench.artifacts.model_folder import ModelFolderError, is_model_folder, load_model_folder
+from workbench.artifacts.model_folder import ModelFolderError, load_model_folder
 from workbench.inference.hidden_states import all_hidden_states
+from workbench.interop.model_source import ModelSource, ModelSourceError, resolve_model_source
 from workbench.model.encoder import Encoder
 from workbench.model.heads import MaskedLMHead
 from workbench.tokenization.tokenizer import Tokenizer
@@ -77,41 +78,18 @@ class InferenceModel:
 
 
 def resolve_model_path(path: Optional[str], key: str) -> Tuple[str, Path]:
-    """(``"workbench"`` | ``"checkpoint"`` | ``"transformers"`` | ``"fairseq"``, folder) for a model folder, a run
-    folder, a checkpoint of a run (``runs/<run>/checkpoints/step-N`` or ``.../checkpoints/N``), a transformers
-    folder or a fairseq folder."""
-    from workbench.evaluation.checkpoints import checkpoint_folder, steps_text
-    from workbench.interop.fairseq_import import is_fairseq_folder
+    """(``"workbench"`` | ``"checkpoint"`` | ``"transformers"`` | ``"fairseq"``, folder) of the model ``key=path``
+    names (``workbench.interop.model_source``: every stage's one resolver)."""
+    source = resolve_source(path, key)
+    return source.kind, source.folder
 
-    if not path:
-        raise InferenceError(
-            f"{key} is required: a workbench model folder (runs/<run>/model), a pretraining run folder"
-            f" (runs/<run>), a checkpoint (runs/<run>/checkpoints/<step>), a transformers folder or a fairseq folder"
-            f" (model.pt + dict.txt),"
-            f" e.g. {key}=runs/quickstart/model"
-        )
-    folder = Path(path).expanduser()
-    checkpoint = checkpoint_folder(folder)
-    if checkpoint is not None:
-        if not (checkpoint / "model.safetensors").exists():
-            run = checkpoint.parent.parent
-            raise InferenceError(f"{key}={path}: no such checkpoint; {run} has {steps_text(run)}")
-        return "checkpoint", checkpoint
-    if not folder.exists():
-        raise InferenceError(f"{key}={path}: the folder does not exist")
-    if not is_model_folder(folder) and is_model_folder(folder / "model"):
-        folder = folder / "model"  # a pretraining run folder: its final model
-    if is_model_folder(folder):
-        return "workbench", folder
-    if (folder / "config.json").exists():
-        return "transformers", folder
-    if is_fairseq_folder(folder):
-        return "fairseq", folder
-    raise InferenceError(
-        f"{key}={path} is neither a workbench model folder (model.safetensors + manifest.json), a run folder"
-        " with a model/ inside, a checkpoint (runs/<run>/checkpoints/<step>), a transformers folder (config.json)"
-        " nor a fairseq folder (model.pt + dict.txt)"
-    )
+
+def resolve_source(path: Optional[str], key: str) -> ModelSource:
+    """``resolve_model_source`` with its error as an ``InferenceError``."""
+    try:
+        return resolve_model_source(path, key)
+    except ModelSourceError as error:
+        raise InferenceError(str(error)) from None
 
 
 def _load_run_checkpoint(folder: Path):

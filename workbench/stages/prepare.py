@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from workbench.artifacts.layout import config_differences, read_manifest, shards_dir, tokenizer_dir
+from workbench.artifacts.layout import shards_dir, tokenizer_dir
+from workbench.artifacts.manifest import read_manifest
 from workbench.artifacts.provenance import config_hash
+from workbench.artifacts.reuse import Reuse, config_differences, reuse_decision
 from workbench.config.choices import ConfigError
 from workbench.config.root import WorkbenchConfig
 from workbench.config.typed import require
-from workbench.corpus.prepare import prepare_corpus
+from workbench.corpus.prepare import prepare_corpus, shard_set_identity
 from workbench.tokenization.tokenizer import Tokenizer
 from workbench.training.init_from import plan_init_from
 
@@ -23,15 +25,18 @@ def check_tokenizer_folder(cfg: WorkbenchConfig) -> None:
     """The tokenizer folder must have been trained with ``cfg.tokenizer``, the rule of the tokenizer stage's reuse:
     prepare tokenizes with the folder, so a config that says otherwise (vocab_size, algorithm, ...) is refused
     naming what differs. A folder the tokenizer stage did not train (imported) has no config to compare."""
-    assert cfg.tokenizer is not None
+    tokenizer = cfg.tokenizer
+    assert tokenizer is not None
     folder = tokenizer_dir(cfg)
     manifest = read_manifest(folder)
-    if manifest is None or manifest.get("artifact") != TRAINED_TOKENIZER:
+    if manifest is None or manifest.artifact != TRAINED_TOKENIZER:
         return
-    if manifest.get("config_hash") != config_hash(cfg.tokenizer):
+    decision = reuse_decision(folder, config_hash(tokenizer),
+                              differences=lambda manifest: config_differences(manifest.config, tokenizer, "tokenizer"))
+    if not isinstance(decision, Reuse):
         raise ConfigError(
             f"{folder} holds a tokenizer trained with another config than this one, and prepare would tokenize with"
-            f" the folder: {'; '.join(config_differences(manifest, cfg.tokenizer, 'tokenizer'))}."
+            f" the folder: {'; '.join(decision.differences)}."
             f" Use the folder's values, or choose a new tokenizer.name (e.g. tokenizer.name={cfg.tokenizer.name}-v2)"
             " and run python -m workbench tokenizer first, or delete the folder to train it again"
         )
@@ -46,6 +51,9 @@ def prepare_shards(cfg: WorkbenchConfig) -> Path:
         check_tokenizer_folder(cfg)
     tokenizer = Tokenizer.load(tokenizer_dir(cfg))
     out = shards_dir(cfg)
+    # prepare_corpus applies the decision (reuse, resume, or refuse another config's shards); this line says it
+    decision = reuse_decision(out, config_hash(shard_set_identity(cfg.corpus, cfg.packing, tokenizer, cfg.seed)))
+    log.info("shards %s", decision.describe() if isinstance(decision, Reuse) else f"to prepare: {decision.reason}")
     manifest = prepare_corpus(cfg.corpus, cfg.packing, tokenizer, out, seed=cfg.seed)
     counts = {split: (info["sequences"], info["tokens"]) for split, info in manifest["splits"].items()}
     log.info("shards in %s: (sequences, tokens) per split %s", out, counts)

@@ -9,17 +9,19 @@ validation loss with ``float()``: the objective Hydra's Optuna sweeper minimizes
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from omegaconf import OmegaConf
 
 from workbench.artifacts.atomic import write_text
 from workbench.artifacts.layout import run_dir, shards_dir, tokenizer_dir
 from workbench.artifacts.locking import folder_lock
-from workbench.artifacts.model_folder import MANIFEST_FILE, is_model_folder
+from workbench.artifacts.manifest import Manifest
+from workbench.artifacts.model_folder import MANIFEST_FILE
+from workbench.artifacts.provenance import config_hash
+from workbench.artifacts.reuse import Decision, Reuse, as_json, config_differences, reuse_decision
 from workbench.config.choices import ConfigError
 from workbench.config.root import WorkbenchConfig
 from workbench.config.typed import require
@@ -38,11 +40,60 @@ from workbench.tracking.params import flatten_params
 log = logging.getLogger(__name__)
 
 
-def _finished(out) -> TrainResult:
+# what a finished run's weights depend on: the WorkbenchConfig sections compared before reusing runs/<run>/model
+# (not paths, run_dir, hardware: where and how it ran; nor the later stages' sections), and in `trainer` all but
+# the keys that only say how often to log or checkpoint, where to stop or what to export
+TRAINING_SECTIONS = ("seed", "tokenizer", "corpus", "packing", "model", "init_from", "init_from_extend_vocab", "trainer")
+TRAINER_RUNTIME_KEYS = ("log_every", "checkpoint_every", "keep_last", "stop_at_step", "restart", "export_transformers")
+
+
+def training_identity(config: Dict[str, Any]) -> Dict[str, Any]:
+    """The part of a resolved config (as a manifest records it) a run's weights depend on."""
+    identity = {key: config[key] for key in TRAINING_SECTIONS if key in config}
+    if isinstance(identity.get("trainer"), dict):
+        identity["trainer"] = {k: v for k, v in identity["trainer"].items() if k not in TRAINER_RUNTIME_KEYS}
+    return identity
+
+
+def _filled(recorded: Any, current: Any) -> Any:
+    """``recorded`` with the keys it lacks taken from ``current``: a key the run's workbench did not have yet
+    is not compared (every key added since kept the behaviour of the runs before it)."""
+    if not isinstance(recorded, dict) or not isinstance(current, dict):
+        return recorded
+    out = {key: _filled(value, current.get(key)) for key, value in recorded.items()}
+    out.update({key: value for key, value in current.items() if key not in recorded})
+    return out
+
+
+def run_decision(cfg: WorkbenchConfig, out: Path) -> Decision:
+    """Whether ``out/model`` is a finished run of this config (``workbench.artifacts.reuse``)."""
+    current = training_identity(as_json(cfg))
+    recorded = lambda manifest: _filled(training_identity(manifest.require("config", dict)), current)  # noqa: E731
+    return reuse_decision(out / "model", config_hash(current), lambda manifest: config_hash(recorded(manifest)),
+                          lambda manifest: config_differences(recorded(manifest), current, ""))
+
+
+def _finished(out: Path, manifest: Manifest) -> TrainResult:
     """The result of a run finished earlier (its manifest and metrics), e.g. a sweep job run again."""
-    manifest = json.loads((out / "model" / MANIFEST_FILE).read_text(encoding="utf-8"))
     losses = [row["loss"] for row in read_metrics(out, "train") if row.get("loss") is not None]
-    return TrainResult(out, steps=int(manifest["steps"]), losses=losses, validation=dict(manifest["validation"]))
+    return TrainResult(out, steps=manifest.require("steps", int), losses=losses, validation=dict(manifest.require("validation", dict)))
+
+
+def _reuse_or_refuse(cfg: WorkbenchConfig, out: Path) -> Optional[TrainResult]:
+    """A finished run of this config (its result), None when there is none to reuse (train or resume it); a finished
+    run of another config is refused: it is never overwritten."""
+    decision = run_decision(cfg, out)
+    if isinstance(decision, Reuse):
+        log.info("run %s is finished with this config (model/ exists, config hash %s): nothing to do; choose another"
+                 " run_name to train again", out, decision.config_hash)
+        return _finished(out, decision.manifest)
+    if decision.conflicts:
+        raise ConfigError(
+            f"{out} holds a finished run trained with another config ({'; '.join(decision.differences)});"
+            f" choose another run_name (e.g. run_name={cfg.run_name}-v2) to train this one, or delete {out} to train it again"
+        )
+    log.info("run %s: training (%s)", out, decision.reason)
+    return None
 
 
 def _finish(cfg: WorkbenchConfig, result: TrainResult, replace_export: bool) -> TrainResult:
@@ -105,13 +156,13 @@ def train(cfg: WorkbenchConfig) -> TrainResult:
     # with init_from the architecture comes from the folder: +model is optional (and checked against it)
     require(cfg, ["tokenizer", "corpus"] if cfg.init_from else ["model", "tokenizer", "corpus"], "train")
     out = run_dir(cfg)
-    if is_model_folder(out / "model"):
-        log.info("run %s is finished (model/ exists): nothing to do; choose another run_name to train again", out)
-        return _finish(cfg, _finished(out), replace_export=False)
     init = None
     if cfg.init_from:  # continued pretraining: the folder's weights, architecture and tokenizer (not resume)
-        plan = plan_init_from(cfg)
+        plan = plan_init_from(cfg)  # first: the run's model and tokenizer config come from the folder
         cfg, init = plan.cfg, plan.source
+    finished = _reuse_or_refuse(cfg, out)
+    if finished is not None:
+        return _finish(cfg, finished, replace_export=False)
     check_sequence_length(cfg)
     tokenizer = Tokenizer.load(tokenizer_dir(cfg))
     if cfg.init_from and not (shards_dir(cfg) / "manifest.json").exists():

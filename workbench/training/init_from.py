@@ -2,8 +2,7 @@
 
 ``init_from`` is a transformers folder, a fairseq RoBERTa/CamemBERT folder, a workbench run (``runs/<run>``,
 its final ``model/``), one of a run's checkpoints (``runs/<run>/checkpoints/step-N``) or a workbench model folder,
-resolved as ``eval``/``fill-mask``/``embed`` resolve a model (``workbench.inference.model_loading.resolve_model_path``
-and ``workbench.evaluation.checkpoints``). The architecture comes from the folder: a ``+model`` whose architecture
+resolved as ``eval``/``fill-mask``/``embed`` resolve a model (``workbench.interop.model_source``). The architecture comes from the folder: a ``+model`` whose architecture
 fields contradict it is refused naming both values; its training knobs (dropout, layerdrop, padding_free,
 initializer_range) are the run's. The tokenizer comes from the folder too: it is written once as a tokenizer folder
 ``<paths.tokenizers>/init-<name>-<hash>`` (extended with ``init_from_extend_vocab`` new words learned from the
@@ -33,6 +32,7 @@ from workbench.artifacts.provenance import provenance
 from workbench.config.choices import ConfigError
 from workbench.config.root import WorkbenchConfig
 from workbench.corpus.identity import tokenizer_identity
+from workbench.interop.model_source import TRANSFORMERS_WEIGHTS, ModelSourceError, folder_label, resolve_model_source
 from workbench.model.config import EncoderConfig
 from workbench.model.vocabulary import extend_embeddings
 from workbench.tokenization.tokenizer import META_FILE, MANIFEST_FILE, Tokenizer
@@ -73,9 +73,7 @@ class InitSource:
 
 
 def _label(path: Path) -> str:
-    path = path.resolve()
-    name = path.parent.name if path.name == "model" else path.name
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-") or "model"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", folder_label(path)).strip(".-") or "model"
 
 
 def _combined_sha256(paths: List[Path]) -> str:
@@ -94,7 +92,7 @@ def _from_checkpoint(folder: Path, key: str) -> InitSource:
     try:
         loaded = load_run_checkpoint(folder)
     except FinetuneError as error:
-        raise InitFromError(f"{key}={folder}: {error}".replace("(finetune.model)", f"({key})")) from None
+        raise InitFromError(f"{key}={folder}: {error}") from None
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     name = f"{_label(folder.parent.parent)}-step{loaded.step}"
     return InitSource(folder, "checkpoint", loaded.encoder_config, dict(loaded.state_dict), loaded.tokenizer,
@@ -105,7 +103,6 @@ def _from_transformers(folder: Path, key: str) -> InitSource:
     from workbench.interop.hf_config import InteropError
     from workbench.interop.transformers_import import import_from_transformers
     from workbench.interop.transformers_tokenizer import tokenizer_from_transformers
-    from workbench.evaluation.models import TRANSFORMERS_WEIGHTS
 
     try:
         imported = import_from_transformers(folder)
@@ -145,23 +142,18 @@ def _from_model_folder(folder: Path, key: str) -> InitSource:
     except ModelFolderError as error:
         raise InitFromError(f"{key}={folder}: {error}") from None
     return InitSource(folder, "workbench", loaded.encoder_config, dict(loaded.state_dict), loaded.tokenizer,
-                      str(loaded.manifest.get("weights_sha256") or sha256_file(folder / "model.safetensors")), _label(folder))
+                      loaded.weights_sha256 or sha256_file(folder / "model.safetensors"), _label(folder))
 
 
 def load_init_source(path: str, key: str = "init_from") -> InitSource:
     """The weights, architecture and tokenizer of the folder ``path`` (any kind ``eval`` accepts)."""
-    from workbench.evaluation.checkpoints import checkpoint_folder
-    from workbench.inference.model_loading import InferenceError, resolve_model_path
-
-    checkpoint = checkpoint_folder(Path(path).expanduser())
-    if checkpoint is not None:
-        return _from_checkpoint(checkpoint, key)
     try:
-        kind, folder = resolve_model_path(path, key)
-    except InferenceError as error:
+        source = resolve_model_source(path, key)
+    except ModelSourceError as error:
         raise InitFromError(str(error)) from None
-    loader = {"workbench": _from_model_folder, "transformers": _from_transformers, "fairseq": _from_fairseq}[kind]
-    return loader(folder, key)
+    loader = {"checkpoint": _from_checkpoint, "workbench": _from_model_folder, "transformers": _from_transformers,
+              "fairseq": _from_fairseq}[source.kind]
+    return loader(source.folder, key)
 
 
 # ------------------------------------------------------------------------------------------------ architecture
