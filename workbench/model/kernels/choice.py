@@ -49,7 +49,13 @@ class Kernels:
 
 
 def select_kernels(device_type: str = "cpu", compiled: bool = False) -> Kernels:
-    """The kernels for a model that runs on ``device_type`` (``torch.device(...).type``), compiled or eager."""
+    """The kernels for a model that runs on ``device_type`` (``torch.device(...).type``), compiled or eager
+    (one object per choice: every model built for it holds the same one)."""
+    return _kernels(device_type, bool(compiled))
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels(device_type: str, compiled: bool) -> Kernels:
     if device_type == "cpu" and not compiled:
         return Kernels(
             name="cpu-eager",
