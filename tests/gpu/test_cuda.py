@@ -14,12 +14,18 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from tests.helpers import assert_close_scaled
 from workbench.model.config import EncoderConfig
+from workbench.model.kernels.choice import select_kernels, use_kernels
 from workbench.model.pretraining import PretrainingModel
 from workbench.objectives.masking import generator_for, mask_tokens
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none visible)")
 
 CUDA = torch.device("cuda")
+
+
+def on_cuda(model):
+    """``model`` moved to the GPU with the GPU's kernels (a model is built with the CPU's)."""
+    return use_kernels(model.to(CUDA), select_kernels("cuda"))
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +66,7 @@ def test_fp32_on_cuda_equals_cpu():
     with torch.no_grad():
         cpu = model.encoder(ids, mask)
         cpu_loss = model(ids, mask, labels).loss
-        model.to(CUDA)
+        on_cuda(model)
         gpu = model.encoder(ids.to(CUDA), mask.to(CUDA)).cpu()
         gpu_loss = model(ids.to(CUDA), mask.to(CUDA), labels.to(CUDA)).loss.cpu()
     real = mask.bool()
@@ -74,7 +80,7 @@ def test_fp32_on_cuda_equals_cpu():
 def test_bf16_autocast_tracks_fp32():
     config = small_config()
     torch.manual_seed(0)
-    model = PretrainingModel(config).to(CUDA).eval()
+    model = on_cuda(PretrainingModel(config)).eval()
     ids, mask, labels = (t.to(CUDA) for t in batch(config))
     with torch.no_grad():
         fp32 = model(ids, mask, labels)
@@ -88,8 +94,8 @@ def test_bf16_autocast_tracks_fp32():
 
 def test_padding_free_equals_padded_on_cuda():
     torch.manual_seed(0)
-    dense = PretrainingModel(small_config()).to(CUDA).eval()
-    unpadded = PretrainingModel(small_config(padding_free=True)).to(CUDA).eval()
+    dense = on_cuda(PretrainingModel(small_config())).eval()
+    unpadded = on_cuda(PretrainingModel(small_config(padding_free=True))).eval()
     unpadded.load_state_dict(dense.state_dict())
     ids, mask, labels = (t.to(CUDA) for t in batch(small_config(), padded=True))
     with torch.no_grad():
@@ -105,7 +111,7 @@ def test_padding_free_equals_padded_on_cuda():
 def test_packed_batches_run_on_the_flash_kernel():
     """A packed batch (no padding) must be eligible for FlashAttention: forcing that kernel must work."""
     config = small_config(dropout=0.1, attention_dropout=0.1)
-    model = PretrainingModel(config).to(CUDA).train()
+    model = on_cuda(PretrainingModel(config)).train()
     ids, mask, labels = (t.to(CUDA) for t in batch(config))
     with sdpa_kernel([SDPBackend.FLASH_ATTENTION]), torch.autocast("cuda", dtype=torch.bfloat16):
         loss = model(ids, mask, labels).loss
@@ -120,7 +126,7 @@ def test_fp16_with_loss_scaling_learns_like_fp32():
     for precision in ("fp32", "fp16"):
         config = small_config()
         torch.manual_seed(0)
-        model = PretrainingModel(config).to(CUDA).train()
+        model = on_cuda(PretrainingModel(config)).train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
         scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
         ids, mask, labels = (t.to(CUDA) for t in batch(config))
@@ -142,7 +148,7 @@ def test_fp16_with_loss_scaling_learns_like_fp32():
 def test_compiled_model_equals_eager_on_cuda():
     config = small_config()
     torch.manual_seed(0)
-    model = PretrainingModel(config).to(CUDA).eval()
+    model = on_cuda(PretrainingModel(config)).eval()
     compiled = torch.compile(model)
     ids, mask, labels = (t.to(CUDA) for t in batch(config))
     with torch.no_grad():

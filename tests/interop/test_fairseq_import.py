@@ -22,7 +22,6 @@ import torch
 from tests.helpers import assert_close_scaled, randomize_weights
 from tests.interop.test_fairseq_hydra_isolation import fairseq, fairseq_configs  # noqa: F401 (fixture)
 from workbench.artifacts.model_folder import load_model_folder
-from workbench.inference.hidden_states import all_hidden_states
 from workbench.inference.inputs import Text
 from workbench.interop.fairseq_dictionary import read_fairseq_dictionary
 from workbench.interop.fairseq_import import convert_fairseq, import_fairseq, is_fairseq_folder
@@ -333,7 +332,7 @@ def _compare(hub, model: PretrainingModel, texts) -> float:
     with torch.no_grad():
         logits, extra = hub.model(tokens, return_all_hiddens=True)
         theirs = [state.transpose(0, 1) for state in extra["inner_states"]]
-        ours = all_hidden_states(model.encoder, tokens, keep.long(), torch.zeros_like(tokens))
+        ours = model.encoder(tokens, keep.long(), torch.zeros_like(tokens), output_hidden_states=True)
         our_logits = model.mlm_head(model.encoder(tokens, keep.long()))
     assert len(ours) == len(theirs) == model.config.num_layers + 1
     pairs = [*zip(ours, theirs), (our_logits, logits)]

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.model.conftest import tiny_config
+from workbench.model.kernels.choice import select_kernels, use_kernels
 from workbench.model.pretraining import PretrainingModel
 
 
@@ -37,6 +38,7 @@ def test_compiled_pretraining_model_equals_eager():
     dynamo.reset()
     try:
         with inductor_config.patch(compile_threads=1):  # no compile-worker pool on a small machine
+            use_kernels(model, select_kernels("cpu", compiled=True))  # the kernels trainer.compile=true builds with
             compiled = torch.compile(model, dynamic=False)  # static shapes: the same code, a third of the compile time
             out = compiled(ids, mask, labels)
             grads = torch.autograd.grad(out.loss, list(model.parameters()))

@@ -13,9 +13,11 @@ import torch
 from torch.nn import functional as F
 
 from tests.model.conftest import tiny_config
-from workbench.model.attention import attention, composite_attention
-from workbench.model.dropout import Dropout, dropout
-from workbench.model.mlm_loss import mlm_loss
+from workbench.model.dropout import Dropout
+from workbench.model.kernels.attention import composite_attention
+from workbench.model.kernels.attention import cpu_attention as attention
+from workbench.model.kernels.dropout import uniform_dropout as dropout
+from workbench.model.kernels.mlm_loss import written_out_loss as mlm_loss
 from workbench.model.pretraining import PretrainingModel
 
 pytestmark = pytest.mark.numeric  # float parity: CI reruns these under ATEN_CPU_CAPABILITY=default

@@ -1,10 +1,11 @@
-"""unpad_input / pad_input round trip and cumulative sequence lengths."""
+"""unpad_input / pad_input round trip and cumulative sequence lengths; the batch layout values."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from workbench.model.padding import pad_input, unpad_input, unpadding_of
+from workbench.model.padding import Padded, Unpadded, batch_layout, pad_input, unpad_input, unpadding_of
 
 
 def test_round_trip_and_cu_seqlens():
@@ -32,3 +33,28 @@ def test_non_contiguous_mask_and_integer_payload():
     assert torch.equal(pad_input(tokens, indices, 2, 4), ids * mask)
     plan = unpadding_of(mask)
     assert (plan.batch, plan.seqlen, plan.max_seqlen) == (2, 4, 3)
+
+
+def test_batch_layout_round_trip_and_choices():
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 1, 0, 1, 0]])
+    hidden = torch.randn(3, 5, 4)
+    unpadded = batch_layout(mask, padding_free=True, skip_full_mask=True)
+    assert isinstance(unpadded, Unpadded)
+    assert unpadded.cu_seqlens.tolist() == [0, 3, 8, 10] and unpadded.max_seqlen == 5
+    assert torch.equal(unpadded.attn_mask, mask.bool()[:, None, None, :])  # for kernels that re-pad
+    tokens = unpadded.tokens(hidden)
+    assert tokens.shape == (10, 4) and unpadded.tokens(None) is None
+    back = unpadded.padded(tokens)
+    assert torch.equal(back[mask.bool()], hidden[mask.bool()]) and (back[~mask.bool()] == 0).all()
+    assert torch.equal(unpadded.tokens(back), tokens)  # the round trip in both directions
+    padded = batch_layout(mask, padding_free=False, skip_full_mask=True)
+    assert isinstance(padded, Padded) and torch.equal(padded.attn_mask, mask.bool()[:, None, None, :])
+    assert padded.tokens(hidden) is hidden and padded.padded(hidden) is hidden
+    full = torch.ones(2, 5, dtype=torch.long)
+    assert batch_layout(full, padding_free=True, skip_full_mask=True) == Padded(None)  # nothing to unpad or mask
+    kept = batch_layout(full, padding_free=True, skip_full_mask=False)  # compiled: no data-dependent shortcut
+    assert isinstance(kept, Unpadded) and kept.indices.tolist() == list(range(10))
+    bias = torch.zeros(2, 1, 5, 5)
+    assert batch_layout(bias, padding_free=True, skip_full_mask=True).attn_mask is bias  # 4-D masks stay padded
+    with pytest.raises(ValueError, match="attention_mask must be"):
+        batch_layout(torch.ones(5, dtype=torch.long), padding_free=False, skip_full_mask=True)

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from tests.model.conftest import tiny_config
-from workbench.model.mlm_loss import mlm_loss
+from workbench.model.kernels.mlm_loss import written_out_loss as mlm_loss
 from workbench.model.pretraining import SELECTION_MULTIPLE, PretrainingModel
 from workbench.model.selection import Selection, pad_selection, padded_count
 

@@ -47,6 +47,7 @@ from workbench.evaluation.models import LoadedForTask, TaskModel, load_for_task
 from workbench.evaluation.optimization import build_optimizer, lr_multiplier
 from workbench.evaluation.predict import Decoding, decode_predictions, model_outputs, score_predictions, tune_decoding
 from workbench.evaluation.dropout import Dropout
+from workbench.model.kernels.choice import select_kernels, use_kernels
 from workbench.evaluation.job_tracking import JobLog, JobTracking, job_config, job_hparams
 from workbench.evaluation.readers import TaskData, load_task, task_files_hash
 from workbench.evaluation.results_db import CurvePoint, JobKey, JobRecord, ResultsDB
@@ -384,7 +385,7 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
     dev_features = task_features(task, data.dev, tokenizer, data.labels)
     if task.kind == "extractive_qa":
         train_features = [f for f in train_features if f.start_position is not None]
-    model = loaded.model.to(device)
+    model = use_kernels(loaded.model.to(device), select_kernels(device.type))  # built on CPU: the device's kernels
     trainer = _Trainer(task, finetune, hp, loaded, data, train_features, dev_features, device, autocast, seed, job)
     log.info("%s: %d train examples -> %d features, %d dev, model %s (%s)", task.name, len(data.train),
              len(train_features), len(data.dev), key.model, loaded.source)

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from workbench.artifacts.model_folder import ModelFolderError, load_model_folder
-from workbench.inference.hidden_states import all_hidden_states
 from workbench.interop.model_source import ModelSource, ModelSourceError, resolve_model_source
 from workbench.model.encoder import Encoder
 from workbench.model.heads import MaskedLMHead
@@ -74,7 +73,7 @@ class InferenceModel:
         if self.hf_model is not None:
             out = self.hf_model(**self._hf_inputs(ids, mask, types), output_hidden_states=True)
             return [h.float() for h in out.hidden_states]
-        return [h.float() for h in all_hidden_states(self.encoder, ids, mask, types)]
+        return [h.float() for h in self.encoder(ids, mask, types, output_hidden_states=True)]
 
 
 def resolve_model_path(path: Optional[str], key: str) -> Tuple[str, Path]:

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from workbench.model.config import EncoderConfig
 from workbench.model.dropout import Dropout
+from workbench.model.kernels.choice import Kernels
 
 
 def sinusoidal_table(rows: int, dim: int) -> torch.Tensor:
@@ -27,7 +28,7 @@ def sinusoidal_table(rows: int, dim: int) -> torch.Tensor:
 
 
 class Embeddings(nn.Module):
-    def __init__(self, config: EncoderConfig) -> None:
+    def __init__(self, config: EncoderConfig, kernels: Optional[Kernels] = None) -> None:
         super().__init__()
         if config.vocab_size is None:
             raise ValueError("EncoderConfig.vocab_size is None: set it from the tokenizer (Tokenizer.vocab_size) first")
@@ -45,7 +46,7 @@ class Embeddings(nn.Module):
         )
         self.language_embeddings = nn.Embedding(config.num_languages, hidden) if config.num_languages > 0 else None
         self.norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
-        self.dropout = Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout, kernels)
 
     def forward(
         self,

@@ -1,24 +1,27 @@
 """The one encoder behind BERT, RoBERTa, CamemBERT and FlauBERT: embeddings -> layers [-> final norm].
 
-``forward(input_ids, attention_mask, token_type_ids, langs) -> hidden [B, T, H]``. The optional pooler
-(BERT/RoBERTa dense+tanh over the first token) is part of the encoder so that its weights travel with
-``encoder.*``; ``pool(hidden)`` applies it.
+``forward(input_ids, attention_mask, token_type_ids, langs) -> hidden [B, T, H]`` (every layer's output with
+``output_hidden_states=True``). The attention mask becomes one layout value (``workbench.model.padding``: padded,
+or unpadded with cumulative sequence lengths) that the layers receive; the kernels they run
+(``workbench.model.kernels``) are chosen when the encoder is built. The optional pooler (BERT/RoBERTa dense+tanh
+over the first token) is part of the encoder so that its weights travel with ``encoder.*``; ``pool(hidden)``
+applies it.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional, Union
 
 import torch
 from torch import nn
 
-from workbench.model.attention import padding_mask_for_sdpa
 from workbench.model.config import EncoderConfig
 from workbench.model.embeddings import Embeddings
 from workbench.model.heads import Pooler
 from workbench.model.init import init_weights
+from workbench.model.kernels.choice import Kernels, select_kernels
 from workbench.model.layer import EncoderLayer
-from workbench.model.padding import pad_input, unpadding_of
+from workbench.model.padding import Layout, batch_layout
 from workbench.model.selection import Selection
 
 
@@ -39,7 +42,10 @@ def position_ids_for(
 
 
 class Encoder(nn.Module):
-    def __init__(self, config: EncoderConfig, add_pooler: Optional[bool] = None) -> None:
+    """``kernels``: the attention, dropout, residual and loss kernels its blocks run (default: CPU eager,
+    ``select_kernels()``); ``workbench.model.kernels.choice.use_kernels`` changes them for another device or mode."""
+
+    def __init__(self, config: EncoderConfig, add_pooler: Optional[bool] = None, kernels: Optional[Kernels] = None) -> None:
         super().__init__()
         if config.vocab_size is None:
             raise ValueError(
@@ -47,8 +53,9 @@ class Encoder(nn.Module):
                 " 'the trained tokenizer's size', resolved before the model is built)"
             )
         self.config = config
-        self.embeddings = Embeddings(config)
-        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.num_layers))
+        self.kernels = select_kernels() if kernels is None else kernels
+        self.embeddings = Embeddings(config, self.kernels)
+        self.layers = nn.ModuleList(EncoderLayer(config, self.kernels) for _ in range(config.num_layers))
         use_final_norm = config.norm_position == "pre" and config.final_norm
         self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if use_final_norm else None
         self.pooler = Pooler(config) if (config.pooler if add_pooler is None else add_pooler) else None
@@ -62,7 +69,8 @@ class Encoder(nn.Module):
         langs: Optional[torch.Tensor] = None,
         output_positions: Optional[torch.Tensor] = None,
         sparse_word_gradient: bool = False,
-    ) -> torch.Tensor:
+        output_hidden_states: bool = False,
+    ) -> Union[torch.Tensor, List[torch.Tensor]]:
         """``input_ids`` ``[B, T]``; ``attention_mask`` ``[B, T]`` keep-mask (1/True = real token) or a 4-D
         SDPA mask/bias; ``token_type_ids`` and ``langs`` ``[B, T]``. Returns hidden states ``[B, T, H]``.
         Token types are ignored when ``type_vocab_size == 0``, languages when ``num_languages == 0``.
@@ -70,6 +78,9 @@ class Encoder(nn.Module):
         ``output_positions``: ascending unique flat positions (``b * T + t``); then only their hidden states
         ``[M, H]`` are returned and the last layer computes only them (identical values and gradients).
         ``sparse_word_gradient``: see :meth:`Embeddings.forward` (for word embeddings tied to a decoder).
+        ``output_hidden_states`` (inference, eval mode): ``num_layers + 1`` tensors ``[B, T, H]``, the embedding
+        output then each layer's output, the last one as returned without it (final norm of pre-norm models).
+        Padding positions hold zeros on the padding-free path and unused values otherwise: mask them out.
         """
         batch, seqlen = input_ids.shape
         if seqlen > self.config.max_positions:
@@ -77,35 +88,34 @@ class Encoder(nn.Module):
                 f"sequence length {seqlen} exceeds model.max_positions={self.config.max_positions};"
                 " truncate inputs or use a model with more positions"
             )
+        if output_hidden_states and self.training:
+            raise ValueError("output_hidden_states is for inference: call encoder.eval() first (dropout, LayerDrop)")
+        if output_hidden_states and output_positions is not None:
+            raise ValueError("output_hidden_states returns every position: pass output_positions=None")
         position_ids = position_ids_for(input_ids, attention_mask, self.config)
-        if attention_mask is not None and attention_mask.dim() == 2 and not torch.compiler.is_compiling():
-            if bool(attention_mask.bool().all()):
-                attention_mask = None  # no padding: the unmasked SDPA kernels are faster
-        attn_mask = padding_mask_for_sdpa(attention_mask)
+        layout = self.layout(attention_mask)
         layers = [layer for layer in self.layers if not self._drop_layer()]
         last = layers.pop() if output_positions is not None and layers else None
-        if self.config.padding_free and attention_mask is not None and attention_mask.dim() == 2:
-            plan = unpadding_of(attention_mask)
-
-            def gather(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-                return None if t is None else t.reshape(-1)[plan.indices]
-
-            x = self.embeddings(
-                gather(input_ids), gather(position_ids), gather(token_type_ids), gather(langs), sparse_word_gradient
-            )
-            for layer in layers:
-                x = layer(x, attn_mask, plan)
-            if output_positions is None:
-                x = self.final_norm(x) if self.final_norm is not None else x
-                return pad_input(x, plan.indices, batch, seqlen)
-            x = pad_input(x, plan.indices, batch, seqlen)
-        else:
-            x = self.embeddings(input_ids, position_ids, token_type_ids, langs, sparse_word_gradient)
-            for layer in layers:
-                x = layer(x, attn_mask)
+        x = self.embeddings(*map(layout.tokens, (input_ids, position_ids, token_type_ids, langs)), sparse_word_gradient)
+        states = [x]
+        for layer in layers:
+            x = layer(x, layout)
+            if output_hidden_states:
+                states.append(x)
         if output_positions is not None:
-            selection = Selection.of(output_positions, batch, seqlen)
-            x = last.forward_selected(x, attn_mask, selection) if last is not None else selection.gather(x)
+            x, selection = layout.padded(x), Selection.of(output_positions, batch, seqlen)
+            x = last.forward_selected(x, layout.attn_mask, selection) if last is not None else selection.gather(x)
+            return self._final_norm(x)
+        if output_hidden_states:
+            states[-1] = self._final_norm(states[-1])
+            return [layout.padded(state) for state in states]
+        return layout.padded(self._final_norm(x))
+
+    def layout(self, attention_mask: Optional[torch.Tensor]) -> Layout:
+        """The batch layout the layers run on (padding-free when ``config.padding_free``)."""
+        return batch_layout(attention_mask, self.config.padding_free, skip_full_mask=self.kernels.skip_full_masks)
+
+    def _final_norm(self, x: torch.Tensor) -> torch.Tensor:
         return self.final_norm(x) if self.final_norm is not None else x
 
     def _drop_layer(self) -> bool:

@@ -3,7 +3,8 @@
 The MLM loss is computed at masked positions only: only the positions whose label is not -100 are
 projected onto the vocabulary, and the encoder's last layer computes only those positions (plus each
 row's first token for NSP). Same loss and gradients as the dense computation, a large share of the step's
-compute saved. On CPU the loss is a cross-entropy written for this case (``workbench.model.mlm_loss``).
+compute saved. The loss is the model's masked-LM loss kernel (``workbench.model.kernels.mlm_loss``; on CPU a
+cross-entropy written for this case).
 
 The selected positions are padded with unused ones up to a multiple of ``pad_to`` (16 by default;
 ``workbench.model.selection.pad_selection``): the head computes ``[W, V]`` logits, the masked rows first and
@@ -24,7 +25,7 @@ from workbench.model.config import EncoderConfig
 from workbench.model.encoder import Encoder
 from workbench.model.heads import MaskedLMHead, NextSentenceHead
 from workbench.model.init import init_weights
-from workbench.model.mlm_loss import mlm_loss as masked_lm_loss
+from workbench.model.kernels.choice import Kernels
 from workbench.model.selection import pad_selection
 
 IGNORE_INDEX = -100
@@ -53,7 +54,9 @@ class PretrainingModel(nn.Module):
     start it fresh when the checkpoint has none (see ``workbench.model.loading.load_encoder_weights``).
     """
 
-    def __init__(self, config: EncoderConfig, nsp: bool = False, pad_to: int = SELECTION_MULTIPLE) -> None:
+    def __init__(
+        self, config: EncoderConfig, nsp: bool = False, pad_to: int = SELECTION_MULTIPLE, kernels: Optional[Kernels] = None
+    ) -> None:
         super().__init__()
         if nsp and not config.pooler:
             raise ValueError("next-sentence prediction needs the pooler: set model.pooler=true or objective nsp=false")
@@ -61,7 +64,7 @@ class PretrainingModel(nn.Module):
             raise ValueError(f"pad_to={pad_to} must be at least 1 (1: no padding of the selected positions)")
         self.config = config
         self.pad_to = pad_to
-        self.encoder = Encoder(config, add_pooler=nsp)
+        self.encoder = Encoder(config, add_pooler=nsp, kernels=kernels)
         self.mlm_head = MaskedLMHead(config)
         self.nsp_head = NextSentenceHead(config) if nsp else None
         init_weights(self.mlm_head, config.initializer_range)
@@ -98,7 +101,7 @@ class PretrainingModel(nn.Module):
         targets = flat_labels.index_select(0, positions)
         logits = self.mlm_head(mlm_hidden)  # [W, V]: the first targets.numel() rows are the masked positions
         if targets.numel():
-            mlm_loss, mlm_correct = masked_lm_loss(logits, targets)
+            mlm_loss, mlm_correct = self.encoder.kernels.mlm_loss(logits, targets)
         else:  # no masked token: a zero loss that keeps the graph (and DDP) intact
             mlm_loss = logits.float().sum() * 0.0
             mlm_correct = torch.zeros((), dtype=torch.long, device=logits.device)
@@ -127,13 +130,12 @@ class PretrainingModel(nn.Module):
         return torch.nonzero(pad_selection(chosen, self.pad_to).reshape(-1), as_tuple=False).squeeze(1)
 
     def _sparse_word_gradient(self, input_ids: torch.Tensor) -> bool:
-        """CPU training with the decoder tied to the word embeddings: the lookup's gradient is sparse and
-        autograd adds it to the decoder's dense gradient (the parameter's ``.grad`` stays dense), which skips
+        """CPU eager training (``kernels.sparse_tied_word_gradient``) with the decoder tied to the word embeddings:
+        the lookup's gradient is sparse and autograd adds it to the decoder's dense gradient (the parameter's ``.grad`` stays dense), which skips
         a zero-filled ``[V, H]`` buffer and a pass over it. ``loss`` and ``mlm_loss`` always reach the decoder;
         backpropagating ``nsp_loss`` alone would leave a sparse ``.grad`` on the word embeddings."""
         return (
             self.training
-            and input_ids.device.type == "cpu"
+            and self.encoder.kernels.sparse_tied_word_gradient
             and self.mlm_head.decoder.weight is self.encoder.word_embeddings.weight
-            and not torch.compiler.is_compiling()
         )

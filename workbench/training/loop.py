@@ -29,6 +29,7 @@ from workbench.corpus.loader import BatchLoader, language_probs
 from workbench.corpus.shards import ShardSet
 from workbench.hardware.precision import resolve_precision
 from workbench.model.config import EncoderConfig
+from workbench.model.kernels.choice import select_kernels
 from workbench.model.pretraining import PretrainingModel
 from workbench.tokenization.tokenizer import Tokenizer
 from workbench.training import checkpoint as ckpt
@@ -163,7 +164,8 @@ def pretrain(cfg: WorkbenchConfig, tokenizer: Tokenizer, shards: ShardSet, run_d
         raise ConfigError("trainer.objective.nsp=true needs shards prepared with packing.mode=sentence_pairs")
 
     torch.manual_seed(cfg.seed)
-    model = PretrainingModel(encoder_config, nsp=trainer.objective.nsp).to(runtime.device)
+    kernels = select_kernels(runtime.device.type, compiled=trainer.compile)  # the model's kernels, once
+    model = PretrainingModel(encoder_config, nsp=trainer.objective.nsp, kernels=kernels).to(runtime.device)
     strategy = strategy_for(hardware, runtime, encoder_config.layerdrop)
     checkpoints_dir = run_dir / "checkpoints"
     resumed = ckpt.load_latest(checkpoints_dir, restart=trainer.restart)
