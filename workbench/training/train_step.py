@@ -14,6 +14,7 @@ first non-finite loss stops the job, as it always did).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, List, Optional
 
@@ -58,7 +59,8 @@ class BadSteps:
     count: int = 0  # consecutive non-finite losses so far (a checkpoint records it)
 
     def skip(self, loss: Optional[float | torch.Tensor]) -> bool:
-        if loss is not None and bool(torch.isfinite(torch.as_tensor(loss))):
+        finite = loss is not None and (math.isfinite(loss) if isinstance(loss, float) else bool(torch.isfinite(loss)))
+        if finite:
             self.count = 0
             return False
         self.count += 1
