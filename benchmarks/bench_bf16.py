@@ -25,7 +25,7 @@ from workbench.hardware.cpu_features import cpu_features
 from workbench.model.config import EncoderConfig
 from workbench.model.pretraining import PretrainingModel
 from workbench.training.config import OptimizerConfig
-from workbench.training.optim import build_optimizer
+from workbench.training.optimizer import build_optimizer
 
 
 def main() -> None:

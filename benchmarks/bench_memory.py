@@ -45,7 +45,7 @@ def child(pad_to: int, steps: int, every: int, vocab: int, batch: int, seq: int)
     from workbench.model.config import EncoderConfig
     from workbench.model.pretraining import PretrainingModel
     from workbench.training.config import OptimizerConfig
-    from workbench.training.optim import build_optimizer
+    from workbench.training.optimizer import build_optimizer
 
     torch.set_num_threads(1)
     fields = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "model" / "camembert_tiny.yaml"))
@@ -79,7 +79,7 @@ def interleaved(pad: int, steps: int, vocab: int, batch: int, seq: int) -> None:
     from workbench.model.config import EncoderConfig
     from workbench.model.pretraining import PretrainingModel
     from workbench.training.config import OptimizerConfig
-    from workbench.training.optim import build_optimizer
+    from workbench.training.optimizer import build_optimizer
 
     torch.set_num_threads(1)
     fields = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "model" / "camembert_tiny.yaml"))

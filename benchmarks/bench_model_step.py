@@ -34,7 +34,7 @@ from workbench.model.config import EncoderConfig  # noqa: E402
 from workbench.model.pretraining import PretrainingModel  # noqa: E402
 from workbench.objectives.masking import generator_for, mask_tokens  # noqa: E402
 from workbench.training.config import OptimizerConfig  # noqa: E402
-from workbench.training.optim import build_optimizer, parameter_groups  # noqa: E402
+from workbench.training.optimizer import build_optimizer, parameter_groups  # noqa: E402
 
 OPTIMIZER = OptimizerConfig(lr=1e-4, betas=[0.9, 0.98], eps=1e-6, weight_decay=0.01)
 

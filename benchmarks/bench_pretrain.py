@@ -46,7 +46,8 @@ from workbench.tokenization.tokenizer import Tokenizer  # noqa: E402
 from workbench.training.distributed import Runtime  # noqa: E402
 from workbench.training.loop import pretrain, resolve_encoder_config  # noqa: E402
 from workbench.training.metrics_log import read_metrics  # noqa: E402
-from workbench.training.optim import build_scheduler, parameter_groups  # noqa: E402
+from workbench.training.optimizer import parameter_groups  # noqa: E402
+from workbench.training.schedule import build_scheduler  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

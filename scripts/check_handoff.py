@@ -31,10 +31,11 @@ from workbench.config.typed import to_typed
 from workbench.corpus.loader import BatchLoader
 from workbench.corpus.shards import ShardSet
 from workbench.evaluation.models import load_for_task
+from workbench.hardware.precision import PrecisionPolicy
 from workbench.model.pretraining import PretrainingModel
 from workbench.training.batches import mask_batch
 from workbench.training.distributed import Runtime
-from workbench.training.loop import VALIDATION_EPOCH, validate
+from workbench.training.validator import VALIDATION_EPOCH, validate
 from workbench.training.metrics_log import read_metrics
 
 
@@ -78,7 +79,7 @@ def check(run: Path) -> dict:
     encoder_state = {k[len("encoder."):]: v for k, v in own.items() if k.startswith("encoder.")}
     mlm.encoder.load_state_dict({**mlm.encoder.state_dict(), **encoder_state})
     runtime = Runtime(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
-    measured = validate(mlm, validation_batches(cfg, folder.tokenizer), runtime, "fp32")
+    measured = validate(mlm, validation_batches(cfg, folder.tokenizer), runtime, PrecisionPolicy("fp32", "cpu"))
     logged = [row for row in read_metrics(run, "valid")][-1]
     report["validation_measured"] = measured
     report["validation_logged"] = {k: logged[k] for k in ("step", "loss", "perplexity", "mlm_accuracy")}

@@ -146,7 +146,8 @@ def test_two_phase_schedule_freezes_the_encoder_first(tmp_path, shared_data, tin
 
 
 def test_lr_schedule_warmup_then_linear_decay():
-    from workbench.evaluation.optimization import lr_multiplier, parameter_groups
+    from workbench.training.optimizer import parameter_groups
+    from workbench.training.schedule import finetune_lr_multiplier as lr_multiplier
 
     values = [lr_multiplier(step, 10, 2, "linear") for step in range(10)]
     assert values[:2] == [0.5, 1.0] and values[2] == 1.0 and values[-1] == pytest.approx(0.125)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.evaluation.optimization import lr_multiplier
+from workbench.training.schedule import finetune_lr_multiplier as lr_multiplier
 from workbench.stages.evaluate import evaluate
 
 from ..training.conftest import compose_config

@@ -19,7 +19,9 @@ from workbench.evaluation.features import featurize
 from workbench.evaluation.features.batching import length_grouped_batches
 from workbench.evaluation.features.collate import collate
 from workbench.evaluation.models import TaskModel
-from workbench.evaluation.optimization import build_optimizer, lr_multiplier
+from workbench.training.config import OptimizerConfig
+from workbench.training.optimizer import build_optimizer
+from workbench.training.schedule import finetune_lr_multiplier as lr_multiplier
 from workbench.evaluation.readers import load_task
 from workbench.model.config import EncoderConfig
 from workbench.model.finetuning import ClassifierOutput, SequenceClassifier
@@ -53,7 +55,7 @@ def sst2_features(shared_data, wordpiece, n):
 
 
 def train(model: torch.nn.Module, features, pad_id: int, steps: int, batch_size: int = 16):
-    optimizer = build_optimizer(list(model.named_parameters()), 1e-3, 0.01, [0.9, 0.999], 1e-8)
+    optimizer = build_optimizer(list(model.named_parameters()), OptimizerConfig(lr=1e-3, weight_decay=0.01, betas=[0.9, 0.999], eps=1e-8))
     assert optimizer.defaults["fused"]  # Trainer's default adamw_torch_fused
     batches = length_grouped_batches([len(f) for f in features], batch_size, seed=0, epoch=0)[:steps]
     losses = []
@@ -101,7 +103,7 @@ def test_fused_adamw_follows_the_reference_adamw():
     twin = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.LayerNorm(16), torch.nn.Linear(16, 3))
     twin.load_state_dict(model.state_dict())
     initial = [p.detach().clone() for p in model.parameters()]
-    fused = build_optimizer(list(model.named_parameters()), 1e-2, 0.1, [0.9, 0.98], 1e-6)
+    fused = build_optimizer(list(model.named_parameters()), OptimizerConfig(lr=1e-2, weight_decay=0.1, betas=[0.9, 0.98], eps=1e-6))
     groups = [{"params": [p for p in twin.parameters() if p.ndim >= 2], "weight_decay": 0.1},
               {"params": [p for p in twin.parameters() if p.ndim < 2], "weight_decay": 0.0}]
     reference = torch.optim.AdamW(groups, lr=1e-2, betas=(0.9, 0.98), eps=1e-6, foreach=False)

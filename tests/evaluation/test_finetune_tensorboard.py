@@ -10,7 +10,7 @@ import pytest
 
 from workbench.evaluation.config import FinetuneConfig, TaskConfig
 from workbench.evaluation.finetune import finetune_task
-from workbench.evaluation.optimization import lr_multiplier
+from workbench.training.schedule import finetune_lr_multiplier as lr_multiplier
 from workbench.training.config import HardwareConfig
 
 ONE_THREAD = HardwareConfig(num_threads=1)

@@ -16,7 +16,7 @@ from workbench.training import checkpoint as ckpt
 from workbench.training.config import HardwareConfig, OptimizerConfig
 from workbench.training.distributed import Runtime
 from workbench.training.metrics_log import read_metrics
-from workbench.training.optim import build_optimizer
+from workbench.training.optimizer import build_optimizer
 from workbench.training.strategy import _index_keyed, _name_keyed, _parameter_names, strategy_for
 
 from .conftest import TINY_RUN, assert_same_training_steps, compose_config, run_torchrun

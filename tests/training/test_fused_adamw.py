@@ -8,7 +8,7 @@ import torch
 from tests.model.conftest import tiny_config
 from workbench.model.pretraining import PretrainingModel
 from workbench.training.config import OptimizerConfig
-from workbench.training.optim import build_optimizer, fused_adamw_supported, parameter_groups
+from workbench.training.optimizer import build_optimizer, fused_adamw_supported, parameter_groups
 
 pytestmark = pytest.mark.numeric  # float parity: CI reruns these under ATEN_CPU_CAPABILITY=default
 # Tolerance: fused against for-each AdamW, float32 weights of scale 0.01: measured at most 9 float32 eps of the scale

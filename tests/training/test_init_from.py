@@ -21,9 +21,9 @@ from workbench.stages.prepare import prepare_shards
 from workbench.stages.train import train
 from workbench.tokenization.tokenizer import Tokenizer
 from workbench.training.batches import mask_batch
-from workbench.training.loop import VALIDATION_EPOCH
+from workbench.training.validator import VALIDATION_EPOCH
 from workbench.training.metrics_log import read_metrics
-from workbench.training.optim import lr_multiplier
+from workbench.training.schedule import lr_multiplier
 
 from tests.interop.test_fairseq_import import handmade, prose, unigram_vocabulary  # noqa: F401 (fixtures)
 

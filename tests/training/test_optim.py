@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from workbench.training.config import OptimizerConfig, SchedulerConfig
-from workbench.training.optim import build_optimizer, build_scheduler, lr_multiplier, parameter_groups
+from workbench.training.optimizer import build_optimizer, parameter_groups
+from workbench.training.schedule import build_scheduler, lr_multiplier
 
 
 def test_linear_warmup_then_linear_decay_to_zero():

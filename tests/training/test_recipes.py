@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.artifacts.layout import shards_dir
-from workbench.training.optim import lr_multiplier
+from workbench.training.schedule import lr_multiplier
 
 from .conftest import compose_config
 

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from workbench.artifacts.atomic import atomic_dir, write_json, write_text
 from workbench.artifacts.provenance import code_version, config_hash, provenance
 from workbench.artifacts.reuse import Reuse, reuse_decision
-from workbench.hardware.precision import resolve_precision
+from workbench.hardware.precision import PrecisionError, PrecisionPolicy, resolve_precision
 from workbench.config.choices import ConfigError
 from workbench.evaluation.config import RANDOM_INIT_SUFFIX, FinetuneConfig, TaskConfig
 from workbench.evaluation.errors import FinetuneError
@@ -44,7 +44,6 @@ from workbench.evaluation.metrics import PRIMARY_METRIC
 from workbench.evaluation.baselines import baseline_scores
 from workbench.evaluation.export_finetuned import FINETUNED_DIR, FinetunedJob, export_finetuned
 from workbench.evaluation.models import LoadedForTask, TaskModel, load_for_task
-from workbench.evaluation.optimization import build_optimizer, lr_multiplier
 from workbench.evaluation.predict import Decoding, decode_predictions, model_outputs, score_predictions, tune_decoding
 from workbench.evaluation.dropout import Dropout
 from workbench.model.kernels.choice import select_kernels, use_kernels
@@ -52,7 +51,10 @@ from workbench.evaluation.job_tracking import JobLog, JobTracking, job_config, j
 from workbench.evaluation.readers import TaskData, load_task, task_files_hash
 from workbench.evaluation.results_db import CurvePoint, JobKey, JobRecord, ResultsDB
 from workbench.interop.model_card import ModelCardConfig
-from workbench.training.config import HardwareConfig
+from workbench.training.config import HardwareConfig, OptimizerConfig
+from workbench.training.optimizer import build_optimizer
+from workbench.training.schedule import finetune_lr_multiplier, set_lr
+from workbench.training.train_step import BadSteps, apply_update, backward
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +93,11 @@ def _device(hardware: HardwareConfig) -> torch.device:
     raise FinetuneError(f"hardware.accelerator={hardware.accelerator} is not supported for fine-tuning; use cpu or gpu")
 
 
-def _autocast(device: torch.device, precision: str) -> Callable[[], ContextManager]:
-    if precision == "fp32":
-        return contextlib.nullcontext
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    if precision == "fp16" and device.type != "cuda":
-        raise FinetuneError("hardware.precision=fp16 needs a GPU; use bf16 or fp32 on CPU")
-    return lambda: torch.autocast(device.type, dtype=dtype)
+def _precision(device: torch.device, precision: str) -> PrecisionPolicy:
+    try:
+        return PrecisionPolicy(precision, device.type)
+    except PrecisionError as error:
+        raise FinetuneError(str(error)) from None
 
 
 def _code_version_text() -> str:
@@ -113,7 +113,8 @@ class _Trainer:
 
     def __init__(self, task: TaskConfig, finetune: FinetuneConfig, hp: Hyperparameters, loaded: LoadedForTask,
                  data: TaskData, train_features: List[Feature], dev_features: List[Feature], device: torch.device,
-                 autocast: Callable[[], ContextManager], seed: int, job: Optional[JobLog] = None) -> None:
+                 autocast: Callable[[], ContextManager], seed: int, job: Optional[JobLog] = None,
+                 scaler: Optional[torch.amp.GradScaler] = None) -> None:
         self.job = job  # TensorBoard (and MLflow) of the job: train loss and lr per logged step, dev scores
         self.task, self.finetune, self.hp, self.loaded, self.data = task, finetune, hp, loaded, data
         self.train_features, self.dev_features = train_features, dev_features
@@ -130,7 +131,8 @@ class _Trainer:
         self.seen = 0
         self.eval_seconds = 0.0  # dev evaluations inside the loop, excluded from the training throughput
         self.eval_cpu_seconds = 0.0  # their CPU time (time.process_time), excluded likewise
-        self.scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and _precision_is_fp16(autocast) else None
+        # the precision policy's loss scaler (fp16 on CUDA); disabled: plain backward and step
+        self.scaler = scaler if scaler is not None else torch.amp.GradScaler(device.type, enabled=False)
         self.loss = TrainingLoss(task, data.train, train_features, data.labels)  # CE from the model, or BCE (multi-label)
 
     def batches(self, epoch: int) -> List[List[int]]:
@@ -181,11 +183,14 @@ class _Trainer:
         for parameter in self.model.encoder.parameters():
             parameter.requires_grad_(not frozen)
         named = [(n, p) for n, p in self.model.named_parameters() if not (frozen and id(p) in encoder_ids)]
-        optimizer = build_optimizer(named, lr, self.hp.weight_decay, self.hp.adam_betas, self.hp.adam_eps)
+        optimizer = build_optimizer(named, OptimizerConfig(lr=lr, betas=list(self.hp.adam_betas), eps=self.hp.adam_eps,
+                                                           weight_decay=self.hp.weight_decay))
         per_epoch = math.ceil(len(self.train_features) / self.hp.batch_size)
         total = max(1, math.ceil(epochs * per_epoch))
         warmup = int(self.hp.warmup_ratio * total)
         params = [p for _, p in named]
+        clip = (lambda: torch.nn.utils.clip_grad_norm_(params, self.hp.grad_clip)) if self.hp.grad_clip > 0 else None
+        bad_steps = BadSteps(limit=1)  # the first non-finite loss stops the job
         self.model.train()
         done = 0
         epoch = 0
@@ -197,30 +202,19 @@ class _Trainer:
             for index, batch_indices in enumerate(self.batches(global_epoch)):
                 if done >= total:
                     break
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * lr_multiplier(done, total, warmup, self.hp.lr_schedule)
+                set_lr(optimizer, lr * finetune_lr_multiplier(done, total, warmup, self.hp.lr_schedule))
                 batch = collate([self.train_features[i] for i in batch_indices], self.loaded.tokenizer.pad_id,
                                 self.finetune.pad_to_multiple_of)
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
                 with self.autocast():
                     loss = self.loss(self.model(batch), batch_indices)
-                if loss is None or not torch.isfinite(loss):
+                if bad_steps.skip(loss) and bad_steps.exhausted:
                     raise FinetuneError(
                         f"{self.task.name}: non-finite training loss at step {self.step} (lr={lr}); lower finetune.lr"
                     )
                 optimizer.zero_grad(set_to_none=True)
-                if self.scaler is not None:
-                    self.scaler.scale(loss).backward()
-                    self.scaler.unscale_(optimizer)
-                else:
-                    loss.backward()
-                if self.hp.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(params, self.hp.grad_clip)
-                if self.scaler is not None:
-                    self.scaler.step(optimizer)
-                    self.scaler.update()
-                else:
-                    optimizer.step()
+                backward(loss, self.scaler)
+                apply_update(optimizer, self.scaler, clip)
                 done += 1
                 self.step += 1
                 self.seen += len(batch_indices)
@@ -242,11 +236,6 @@ class _Trainer:
         progress.close()
         for parameter in self.model.encoder.parameters():
             parameter.requires_grad_(True)
-
-
-def _precision_is_fp16(autocast: Callable[[], ContextManager]) -> bool:
-    manager = autocast()
-    return isinstance(manager, torch.autocast) and manager.fast_dtype == torch.float16
 
 
 def _prediction_record(example: Example, prediction: object) -> Dict[str, Any]:
@@ -337,7 +326,7 @@ def _torch_threads(count: int):
 
 def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, card, tracking=None) -> JobResult:
     device = _device(hardware)
-    autocast = _autocast(device, hardware.precision)
+    policy = _precision(device, hardware.precision)
 
     data = load_task(task, base_dir)
     torch.manual_seed(seed)  # the head's initialization and dropout depend on the seed
@@ -368,7 +357,7 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, 
         with JobLog(run_dir, tracking, f"{name}/{task.name}/{key.hparams_hash}/seed-{seed}",
                     job_config(task, finetune, hp.as_dict(), seed),
                     {"workbench.model": name, "workbench.task": task.name, "workbench.job_hash": key.hparams_hash}) as job:
-            scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir,
+            scores, curves = _train_and_score(task, finetune, hp, loaded, data, device, policy, seed, key, run_dir,
                                               hardware.precision, finetuned, job)
     db.store(JobRecord(key, task.language, PRIMARY_METRIC[task.metric], scores, curves,
                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), code_version=_code_version_text(), run_dir=str(run_dir),
@@ -378,7 +367,7 @@ def _run_job(task, finetune, hardware, seed, evals_dir, base_dir, database, hp, 
     return JobResult(key, scores, run_dir, curves, reused is not None)
 
 
-def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, key, run_dir, precision, finetuned, job=None):
+def _train_and_score(task, finetune, hp, loaded, data, device, policy, seed, key, run_dir, precision, finetuned, job=None):
     tokenizer = loaded.tokenizer
     started = time.perf_counter()
     train_features = task_features(task, data.train, tokenizer, data.labels)
@@ -386,7 +375,8 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
     if task.kind == "extractive_qa":
         train_features = [f for f in train_features if f.start_position is not None]
     model = use_kernels(loaded.model.to(device), select_kernels(device.type))  # built on CPU: the device's kernels
-    trainer = _Trainer(task, finetune, hp, loaded, data, train_features, dev_features, device, autocast, seed, job)
+    trainer = _Trainer(task, finetune, hp, loaded, data, train_features, dev_features, device, policy.autocast, seed, job,
+                       policy.grad_scaler())
     log.info("%s: %d train examples -> %d features, %d dev, model %s (%s)", task.name, len(data.train),
              len(train_features), len(data.dev), key.model, loaded.source)
     train_start, train_cpu_start = time.perf_counter(), time.process_time()
@@ -412,7 +402,7 @@ def _train_and_score(task, finetune, hp, loaded, data, device, autocast, seed, k
         else:
             features = task_features(task, examples, tokenizer, data.labels)
             outputs = model_outputs(model, features, finetune.eval_batch_size, device, tokenizer.pad_id,
-                                    finetune.pad_to_multiple_of, autocast)
+                                    finetune.pad_to_multiple_of, policy.autocast)
             predictions[split] = decode_predictions(task, examples, features, outputs, data.labels, decoding)
             scores[split] = score_predictions(task, examples, predictions[split], data.labels)
         scores[split].update(baseline_scores(task, data.train, examples, predictions[split]))  # flags of the report

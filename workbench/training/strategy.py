@@ -22,7 +22,7 @@ from torch import nn
 from workbench.config.choices import ConfigError
 from workbench.training.config import HardwareConfig
 from workbench.training.distributed import Runtime
-from workbench.training.optim import gradient_norm
+from workbench.training.optimizer import gradient_norm
 
 
 class Replicated:
