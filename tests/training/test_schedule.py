@@ -100,19 +100,13 @@ def test_polynomial_and_inverse_sqrt_are_fairseq_one_update_ahead():
     assert [lr_multiplier(i, config, TOTAL) for i in range(TOTAL)] == pytest.approx(inverse[1:], rel=REL)
 
 
-def test_finetuning_warms_up_like_pretraining_then_decays_like_transformers():
-    """Fine-tuning's one remaining difference (workbench.training.schedule's docstring): the same warmup as
-    pretraining, then transformers' decay at the same update, i.e. the peak held for two updates."""
+def test_finetuning_follows_the_one_convention():
+    """Fine-tuning's rate at update i is pretraining's: transformers' closed form at i + 1, the peak reached once
+    (update W - 1) and the last update at 0; constant: warmup then flat."""
     reference = _transformers_lambda("linear", WARMUP, TOTAL)
-    pretraining = SchedulerConfig(name="linear", warmup_steps=WARMUP)
     ours = [finetune_lr_multiplier(step, TOTAL, WARMUP, "linear") for step in range(TOTAL)]
-    assert ours[:WARMUP] == [lr_multiplier(step, pretraining, TOTAL) for step in range(WARMUP)]
-    assert ours[WARMUP:] == pytest.approx([reference(step) for step in range(WARMUP, TOTAL)], rel=REL, abs=0)
-    assert ours[WARMUP - 1] == ours[WARMUP] == 1.0
-    # what pretraining's rule would change: every decay update lower by 1 / (T - W) of the peak, the last one to 0
-    shifted = [lr_multiplier(step, pretraining, TOTAL) for step in range(WARMUP, TOTAL)]
-    assert [a - b for a, b in zip(ours[WARMUP:], shifted)] == pytest.approx([1 / (TOTAL - WARMUP)] * (TOTAL - WARMUP), rel=1e-9)
-    # constant: no difference at all
-    constant = SchedulerConfig(name="constant", warmup_steps=WARMUP)
-    assert [finetune_lr_multiplier(s, TOTAL, WARMUP, "constant") for s in range(TOTAL)] == \
-        [lr_multiplier(s, constant, TOTAL) for s in range(TOTAL)]
+    assert ours == [lr_multiplier(step, SchedulerConfig(name="linear", warmup_steps=WARMUP), TOTAL) for step in range(TOTAL)]
+    assert ours == pytest.approx([reference(step + 1) for step in range(TOTAL)], rel=REL, abs=0)
+    assert ours[WARMUP - 1] == 1.0 and ours[WARMUP] < 1.0 and ours[-1] == 0.0
+    constant = [finetune_lr_multiplier(s, TOTAL, WARMUP, "constant") for s in range(TOTAL)]
+    assert constant == [min(1.0, (s + 1) / WARMUP) for s in range(TOTAL)]

@@ -7,10 +7,10 @@ update ``step`` is the closed form of transformers' ``get_*_schedule_with_warmup
 (their first update has rate 0: ``LambdaLR`` at 0, fairseq's ``step_update(0)``), so workbench's update ``n`` gets
 the rate theirs gets at update ``n + 1`` (tests/training/test_schedule.py checks this against both libraries).
 
-Fine-tuning (``finetune_lr_multiplier``) warms up the same way but then decays one update later: it holds the peak
-for two updates (``warmup - 1`` and ``warmup``) and its decay equals transformers' at the same update. Moving it to
-pretraining's rule would lower every decay update's rate by ``peak / (total - warmup)`` (the last from
-``peak / (total - warmup)`` to 0), which changes fine-tuning scores; it is kept until that is decided.
+Fine-tuning uses the same function (``finetune_lr_multiplier`` only builds its ``SchedulerConfig``). It used to
+decay one update later (the peak held for two updates, ``warmup - 1`` and ``warmup``, and a last update at
+``peak / (total - warmup)`` instead of 0): with this one convention every decay update of a fine-tuning job is
+``peak / (total - warmup)`` lower than before, the warmup updates are unchanged.
 """
 
 from __future__ import annotations
@@ -49,14 +49,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: SchedulerConfig, m
 
 
 def finetune_lr_multiplier(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
-    """Fine-tuning's multiplier of the peak rate at optimizer update ``step`` (0-based): linear warmup, then linear
-    decay to 0 (``linear``) or constant; see the module docstring for how it differs from ``lr_multiplier``."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if schedule == "constant":
-        return 1.0
-    remaining = total_steps - step
-    return max(0.0, remaining / max(1, total_steps - warmup_steps))
+    """Fine-tuning's multiplier of the peak rate at optimizer update ``step`` (0-based): ``lr_multiplier`` (the one
+    convention) with linear warmup over ``warmup_steps``, then linear decay to 0 (``linear``) or flat (``constant``)."""
+    return lr_multiplier(step, SchedulerConfig(name=schedule, warmup_steps=warmup_steps), total_steps)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
