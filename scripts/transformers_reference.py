@@ -5,6 +5,7 @@ steps as workbench, to see whether pretraining gains or loses with the same sign
 
     python scripts/transformers_reference.py pretrain /tmp/tf-ref --steps 3000
     python scripts/transformers_reference.py finetune /tmp/tf-ref --json /tmp/tf-ref/allocine.json --seeds 0,1,2
+    python scripts/transformers_reference.py table a.json b.json --json all.json   # jobs run as separate processes
 
 ``pretrain`` builds transformers' own ``XLMRobertaXLForMaskedLM`` (pre-norm RoBERTa: a LayerNorm before
 attention and before the FFN in every layer, a final LayerNorm after the last layer; the closest transformers
@@ -250,6 +251,31 @@ def table_text(result: Dict) -> str:
     return "\n".join(lines)
 
 
+def merge_results(results: Sequence[Dict]) -> Dict:
+    """One table from the json of several ``finetune`` invocations (e.g. seeds run as parallel processes): the same
+    task and hyperparameters, each (init, seed) once; the gain recomputed over all jobs."""
+    merged = {**results[0], "jobs": []}
+    for result in results:
+        if (result["task"], result["hyperparameters"]) != (merged["task"], merged["hyperparameters"]):
+            raise SystemExit(f"cannot merge {result['task']} jobs of hyperparameters {result['hyperparameters']}"
+                             f" with {merged['task']} jobs of {merged['hyperparameters']}")
+        for job in result["jobs"]:
+            if any((j["init"], j["seed"]) == (job["init"], job["seed"]) for j in merged["jobs"]):
+                raise SystemExit(f"{job['init']} seed {job['seed']} appears in more than one result")
+            merged["jobs"].append(job)
+    pretrained = [j["test_accuracy"] for j in merged["jobs"] if j["init"] == "pretrained"]
+    random = [j["test_accuracy"] for j in merged["jobs"] if j["init"] == "random"]
+    merged["gain"] = gain_summary(pretrained, random) if pretrained and random else None
+    merged["merged_from"] = [r.get("ref") for r in results]
+    return merged
+
+
+def table(args) -> None:
+    merged = merge_results([json.loads(path.read_text(encoding="utf-8")) for path in args.results])
+    write_json(args.json, merged)
+    print(table_text(merged), flush=True)
+
+
 def finetune(args) -> None:
     from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                               Trainer, TrainingArguments)
@@ -312,7 +338,7 @@ def finetune(args) -> None:
             test_scores = trainer.evaluate(test, metric_key_prefix="test")
             evals = [row for row in trainer.state.log_history if "eval_accuracy" in row]
             best = max(evals, key=lambda row: row["eval_accuracy"])  # the first best epoch, as load_best_model_at_end
-            job = {"init": init, "seed": seed, "dev_accuracy": dev_scores["eval_accuracy"],
+            job = {"init": init, "seed": seed, "model": str(folder), "dev_accuracy": dev_scores["eval_accuracy"],
                    "test_accuracy": test_scores["test_accuracy"], "best_epoch": round(best["epoch"], 2),
                    "dev_per_epoch": [row["eval_accuracy"] for row in evals],
                    "wall_seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu_started}
@@ -352,6 +378,10 @@ def main(argv=None) -> int:
     f.add_argument("--threads", type=int, default=1)
     f.add_argument("overrides", nargs="*", help="Hydra overrides after +experiment=camembert_cpu, e.g. finetune.lr=3e-4")
     f.set_defaults(func=finetune)
+    t = sub.add_parser("table", help="merge the json of several finetune invocations into one table")
+    t.add_argument("results", type=Path, nargs="+", help="json files written by finetune --json")
+    t.add_argument("--json", type=Path, required=True, help="merged table as json")
+    t.set_defaults(func=table)
     args = parser.parse_args(argv)
     args.func(args)
     return 0

@@ -101,3 +101,21 @@ def test_gain_is_the_reports_welch_difference(reference):
     assert gain["interval"] == pytest.approx([-3.23, 1.30], abs=5e-3)
     assert gain["pretrained_sd"] == pytest.approx(0.0577, abs=5e-4) and gain["random_sd"] == pytest.approx(0.9165, abs=5e-4)
     assert reference.gain_summary([77.7], [78.0])["interval"] is None  # one seed: no interval
+
+
+def test_merged_tables_recompute_the_gain_and_refuse_duplicates(reference):
+    hp = {"lr": 1e-3, "epochs": 5}
+
+    def result(*jobs):
+        return {"task": "allocine_fr", "ref": "r", "hyperparameters": hp,
+                "jobs": [{"init": i, "seed": s, "test_accuracy": a, "dev_accuracy": a} for i, s, a in jobs]}
+
+    merged = reference.merge_results([result(("pretrained", 0, 77.7), ("random", 0, 77.9)),
+                                      result(("pretrained", 1, 77.8), ("pretrained", 2, 77.7)),
+                                      result(("random", 1, 79.7), ("random", 2, 78.5))])
+    assert len(merged["jobs"]) == 6
+    assert merged["gain"]["interval"] == pytest.approx([-3.23, 1.30], abs=5e-3)  # as the report's table above
+    with pytest.raises(SystemExit, match="random seed 0 appears in more than one"):
+        reference.merge_results([result(("random", 0, 1.0)), result(("random", 0, 2.0))])
+    with pytest.raises(SystemExit, match="cannot merge"):
+        reference.merge_results([result(), {**result(), "hyperparameters": {"lr": 3e-4}}])
