@@ -188,17 +188,28 @@ def pretrain(args) -> None:
             log_rows.append(row)
             print(json.dumps(row), flush=True)
             window = []
+        if args.save_every and step % args.save_every == 0 and step < args.steps:
+            # a usable intermediate model (a stopped run is not lost): checkpoints/step-N, its validation row in the log
+            log_rows.append({"step": step, "split": "valid", "sequences": n_valid, **masked_lm_eval(model, valid_batches, precision)})
+            print(json.dumps(log_rows[-1]), flush=True)
+            with atomic_dir(args.out / "checkpoints" / f"step-{step:08d}", overwrite=True) as tmp:
+                model.save_pretrained(str(tmp))
+                tokenizer.save_pretrained(str(tmp))
+                (tmp / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log_rows), encoding="utf-8")
     train_wall, train_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     valid_row = {"step": args.steps, "split": "valid", "sequences": n_valid, **masked_lm_eval(model, valid_batches, precision)}
     log_rows.append(valid_row)
     print(json.dumps(valid_row), flush=True)
     summary = {"steps": args.steps, "scheduled_steps": trainer.max_steps, "precision": precision, "threads": args.threads,
                "train_wall_seconds": train_wall, "train_cpu_seconds": train_cpu, "steps_per_second": args.steps / train_wall,
-               "tokens": tokens, "final_train_loss": log_rows[-2]["loss"], "valid": valid_row,
+               "tokens": tokens, "final_train_loss": next(r["loss"] for r in reversed(log_rows) if r["split"] == "train"),
+               "valid": valid_row,
                "model_class": type(model).__name__, "shards": str(args.shards), "run": str(args.run)}
-    with atomic_dir(args.out, overwrite=True) as tmp:
-        model.save_pretrained(str(tmp / "model"))
-        tokenizer.save_pretrained(str(tmp / "model"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(args.out / "model", overwrite=True) as tmp:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    with atomic_dir(args.out / "run", overwrite=True) as tmp:
         (tmp / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log_rows), encoding="utf-8")
         write_json(tmp / "summary.json", summary)
         write_json(tmp / "provenance.json", provenance({"args": {k: str(v) for k, v in vars(args).items()},
@@ -334,9 +345,9 @@ def finetune(args) -> None:
             trainer = Trainer(model_init=lambda: model_init(), args=training, train_dataset=train, eval_dataset=dev,
                               data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8), compute_metrics=accuracy)
             trainer.train()
+            evals = [row for row in trainer.state.log_history if "eval_accuracy" in row]  # one per epoch
             dev_scores = trainer.evaluate(dev)
             test_scores = trainer.evaluate(test, metric_key_prefix="test")
-            evals = [row for row in trainer.state.log_history if "eval_accuracy" in row]
             best = max(evals, key=lambda row: row["eval_accuracy"])  # the first best epoch, as load_best_model_at_end
             job = {"init": init, "seed": seed, "model": str(folder), "dev_accuracy": dev_scores["eval_accuracy"],
                    "test_accuracy": test_scores["test_accuracy"], "best_epoch": round(best["epoch"], 2),
@@ -365,6 +376,7 @@ def main(argv=None) -> int:
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--save-every", type=int, default=0, help="also save checkpoints/step-N (with a validation row) every N steps")
     p.set_defaults(func=pretrain)
     f = sub.add_parser("finetune", help="Trainer fine-tuning of the pretrained folder and of a random init")
     f.add_argument("ref", type=Path, help="the pretrain output folder (its model/ is fine-tuned)")
