@@ -66,7 +66,7 @@ from workbench.corpus.shards import ShardSet
 from workbench.evaluation.intervals import welch_difference
 from workbench.hardware.cpu_features import cpu_features
 from workbench.hardware.precision import auto_precision
-from workbench.training.optim import parameter_groups
+from workbench.training.optimizer import parameter_groups
 
 RUN = Path("/work/main/runs/s3-prose")
 SHARDS = Path("/work/main/corpora/prepared/french_prose_eltec-sentencepiece-bpe-fr-8k-full_sentences128")
