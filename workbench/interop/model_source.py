@@ -74,7 +74,7 @@ def checkpoint_folder(path: Path) -> Optional[Path]:
     if _STEP_DIR.match(path.name):
         return path
     if path.name.isdigit():
-        return path.parent / f"step-{int(path.name):08d}"
+        return path.parent / step_folder_name(int(path.name))
     return None
 
 
@@ -82,12 +82,21 @@ def checkpoint_step(path: Path) -> int:
     return int(_STEP_DIR.match(path.name).group(1))  # type: ignore[union-attr]
 
 
-def run_checkpoints(run: Path) -> List[Path]:
-    """The checkpoint folders of ``run`` in step order."""
-    directory = run / CHECKPOINTS_DIR
+def step_folder_name(step: int) -> str:
+    """The folder name of the checkpoint at ``step`` (zero-padded, so names sort in step order)."""
+    return f"step-{int(step):08d}"
+
+
+def step_folders(directory: Path) -> List[Path]:
+    """The checkpoint folders inside a ``checkpoints/`` directory, in step order."""
     if not directory.is_dir():
         return []
     return sorted(p for p in directory.iterdir() if p.is_dir() and _STEP_DIR.match(p.name))
+
+
+def run_checkpoints(run: Path) -> List[Path]:
+    """The checkpoint folders of ``run`` in step order."""
+    return step_folders(run / CHECKPOINTS_DIR)
 
 
 def steps_text(run: Path) -> str:
@@ -113,7 +122,7 @@ def resolve_model_source(path: Optional[str | Path], key: str, step: Optional[in
     folder = Path(path).expanduser()
     if step is not None:
         run = folder.parent if folder.name == "model" else folder
-        folder = run / CHECKPOINTS_DIR / f"step-{int(step):08d}"
+        folder = run / CHECKPOINTS_DIR / step_folder_name(step)
     checkpoint = checkpoint_folder(folder)
     if checkpoint is not None:
         run = checkpoint.parent.parent

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +25,13 @@ from safetensors.torch import load_file, save_file
 from workbench.artifacts.atomic import atomic_dir, write_json
 from workbench.artifacts.hashing import sha256_file
 from workbench.artifacts.tensor_files import independent_tensors
+from workbench.interop.model_source import step_folder_name, step_folders
 
 log = logging.getLogger(__name__)
 
 WEIGHTS = "model.safetensors"
 STATE = "state.pt"
 META = "meta.json"
-_STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 
 class CheckpointError(ValueError):
@@ -64,7 +63,7 @@ def set_rng_state(state: Dict[str, Any]) -> None:
 
 def save_checkpoint(directory: Path, step: int, model_state: Dict[str, torch.Tensor], state: Dict[str, Any], keep_last: int) -> Path:
     """Write ``directory/step-N`` atomically, then delete all but the ``keep_last`` newest."""
-    target = directory / f"step-{step:08d}"
+    target = directory / step_folder_name(step)
     with atomic_dir(target, overwrite=True) as tmp:
         save_file(independent_tensors(model_state), str(tmp / WEIGHTS))
         torch.save(state, tmp / STATE)
@@ -75,9 +74,8 @@ def save_checkpoint(directory: Path, step: int, model_state: Dict[str, torch.Ten
 
 
 def list_checkpoints(directory: Path) -> List[Path]:
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.is_dir() and _STEP_DIR.match(p.name))
+    """The checkpoint folders in ``directory`` (a run's ``checkpoints/``), in step order."""
+    return step_folders(directory)
 
 
 @dataclass
