@@ -53,7 +53,7 @@ from workbench.evaluation.results_db import CurvePoint, JobKey, JobRecord, Resul
 from workbench.interop.model_card import ModelCardConfig
 from workbench.training.config import HardwareConfig, OptimizerConfig
 from workbench.training.optimizer import build_optimizer
-from workbench.training.schedule import finetune_lr_multiplier, set_lr
+from workbench.training.schedule import finetune_schedule, lr_multiplier, set_lr
 from workbench.training.train_step import BadSteps, apply_update, backward
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,7 @@ class _Trainer:
         per_epoch = math.ceil(len(self.train_features) / self.hp.batch_size)
         total = max(1, math.ceil(epochs * per_epoch))
         warmup = int(self.hp.warmup_ratio * total)
+        schedule = finetune_schedule(self.hp.lr_schedule, warmup)
         params = [p for _, p in named]
         clip = (lambda: torch.nn.utils.clip_grad_norm_(params, self.hp.grad_clip)) if self.hp.grad_clip > 0 else None
         bad_steps = BadSteps(limit=1)  # the first non-finite loss stops the job
@@ -202,7 +203,7 @@ class _Trainer:
             for index, batch_indices in enumerate(self.batches(global_epoch)):
                 if done >= total:
                     break
-                set_lr(optimizer, lr * finetune_lr_multiplier(done, total, warmup, self.hp.lr_schedule))
+                set_lr(optimizer, lr * lr_multiplier(done, schedule, total))
                 batch = collate([self.train_features[i] for i in batch_indices], self.loaded.tokenizer.pad_id,
                                 self.finetune.pad_to_multiple_of)
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}

@@ -48,10 +48,16 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: SchedulerConfig, m
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_multiplier(step, config, max_steps))
 
 
+def finetune_schedule(schedule: str, warmup_steps: int) -> SchedulerConfig:
+    """Fine-tuning's schedule (``finetune.lr_schedule``: ``linear`` decay to 0 or ``constant``) after a linear warmup
+    over ``warmup_steps``, as the one ``SchedulerConfig`` that ``lr_multiplier`` reads."""
+    return SchedulerConfig(name=schedule, warmup_steps=warmup_steps)
+
+
 def finetune_lr_multiplier(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
     """Fine-tuning's multiplier of the peak rate at optimizer update ``step`` (0-based): ``lr_multiplier`` (the one
-    convention) with linear warmup over ``warmup_steps``, then linear decay to 0 (``linear``) or flat (``constant``)."""
-    return lr_multiplier(step, SchedulerConfig(name=schedule, warmup_steps=warmup_steps), total_steps)
+    convention) on :func:`finetune_schedule`."""
+    return lr_multiplier(step, finetune_schedule(schedule, warmup_steps), total_steps)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
