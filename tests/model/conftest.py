@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from workbench.model.config import EncoderConfig
 
@@ -13,6 +14,14 @@ def tiny_config(**overrides) -> EncoderConfig:
         intermediate_size=64, max_positions=40,
     )
     return dataclasses.replace(base, **overrides)
+
+
+def masked_ids(config: EncoderConfig, seed: int, shape=(4, 16)):
+    """Random token ids (above the special ids 0-4) and MLM labels at about 30% of them (-100 elsewhere)."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, config.vocab_size, shape, generator=g)
+    labels = torch.where(torch.rand(ids.shape, generator=g) < 0.3, ids, torch.full_like(ids, -100))
+    return ids, labels
 
 
 FLAVORS = {

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from tests.model.conftest import tiny_config
+from tests.model.conftest import masked_ids, tiny_config
 from workbench.model.dropout import Dropout
 from workbench.model.kernels.attention import composite_attention
 from workbench.model.kernels.attention import cpu_attention as attention
@@ -97,9 +97,7 @@ def test_pretraining_step_gradients_equal_plain_cross_entropy():
     config = tiny_config(dropout=0.0, attention_dropout=0.0)
     torch.manual_seed(0)
     model = PretrainingModel(config).train()
-    g = torch.Generator().manual_seed(3)
-    ids = torch.randint(5, config.vocab_size, (4, 16), generator=g)
-    labels = torch.where(torch.rand(ids.shape, generator=g) < 0.3, ids, torch.full_like(ids, -100))
+    ids, labels = masked_ids(config, seed=3)
     out = model(ids, None, labels)
     fast = torch.autograd.grad(out.loss, list(model.parameters()))
     selected = labels.reshape(-1) != -100

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tests.model.conftest import tiny_config
+from tests.model.conftest import masked_ids, tiny_config
 from workbench.model import attention as attention_module, embeddings, encoder, layer, pretraining
 from workbench.model.kernels import attention, dropout, mlm_loss, residual
 from workbench.model.kernels.choice import Kernels, select_kernels, use_kernels
@@ -146,9 +146,7 @@ def test_pretraining_output_logits_are_left_as_the_head_computed_them():
     config = tiny_config(dropout=0.0, attention_dropout=0.0)
     torch.manual_seed(0)
     model = PretrainingModel(config).train()
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(5, config.vocab_size, (4, 16), generator=g)
-    labels = torch.where(torch.rand(ids.shape, generator=g) < 0.3, ids, torch.full_like(ids, -100))
+    ids, labels = masked_ids(config, seed=1)
     out = model(ids, None, labels)
     version, before = out.mlm_logits._version, out.mlm_logits.detach().clone()
     out.loss.backward()
